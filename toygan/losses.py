@@ -1,0 +1,112 @@
+"""GAN losses on the discriminator's logits: value and gradient, numerically stable.
+
+Every loss is something to minimise. Logits have shape (P, batch, 1); each function returns
+the per-member value, shape (P,), the batch mean, and the gradient of that mean with
+respect to the logits (same shape as the logits, so it already carries the 1/batch factor).
+
+With D(x) = sigmoid(l) the paper's terms are written through softplus(t) = log(1 + e^t):
+  log D = -softplus(-l),  log(1 - D) = -softplus(l),
+which never takes log(0) and never overflows (np.logaddexp), and whose derivatives are
+sigmoids (scipy's expit is overflow-free).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit
+
+Array = np.ndarray
+
+
+def softplus(x: Array) -> Array:
+    """log(1 + exp(x)) without overflow."""
+    return np.logaddexp(0.0, x)
+
+
+def log_sigmoid(x: Array) -> Array:
+    """log D for D = sigmoid(x)."""
+    return -softplus(-x)
+
+
+def _mean(values: Array) -> Array:
+    return values.mean(axis=(1, 2))
+
+
+# ------------------------------------------------------------- discriminator
+def bce_discriminator(real: Array, fake: Array) -> tuple[Array, Array, Array]:
+    """The paper's D objective as a loss: -(mean log D(x) + mean log(1 - D(G(z))))."""
+    value = _mean(softplus(-real)) + _mean(softplus(fake))
+    grad_real = -expit(-real) / real.shape[1]
+    grad_fake = expit(fake) / fake.shape[1]
+    return value, grad_real, grad_fake
+
+
+def wasserstein_critic(real: Array, fake: Array) -> tuple[Array, Array, Array]:
+    """WGAN critic: mean f(G(z)) - mean f(x) (Lipschitz by weight clipping in the trainer)."""
+    value = _mean(fake) - _mean(real)
+    grad_real = np.full_like(real, -1.0 / real.shape[1])
+    grad_fake = np.full_like(fake, 1.0 / fake.shape[1])
+    return value, grad_real, grad_fake
+
+
+def least_squares_discriminator(real: Array, fake: Array) -> tuple[Array, Array, Array]:
+    """LSGAN (a=0, b=1): 1/2 mean (f(x) - 1)^2 + 1/2 mean f(G(z))^2 on the raw output."""
+    value = 0.5 * _mean((real - 1.0) ** 2) + 0.5 * _mean(fake**2)
+    grad_real = (real - 1.0) / real.shape[1]
+    grad_fake = fake / fake.shape[1]
+    return value, grad_real, grad_fake
+
+
+# ----------------------------------------------------------------- generator
+def minimax_generator(fake: Array) -> tuple[Array, Array]:
+    """Algorithm 1's G loss: mean log(1 - D(G(z))) (saturates when D rejects G early on)."""
+    value = -_mean(softplus(fake))
+    return value, -expit(fake) / fake.shape[1]
+
+
+def nonsaturating_generator(fake: Array) -> tuple[Array, Array]:
+    """The paper's heuristic (Sec. 3): maximise log D(G(z)), i.e. minimise -mean log D."""
+    value = _mean(softplus(-fake))
+    return value, -expit(-fake) / fake.shape[1]
+
+
+def wasserstein_generator(fake: Array) -> tuple[Array, Array]:
+    return -_mean(fake), np.full_like(fake, -1.0 / fake.shape[1])
+
+
+def least_squares_generator(fake: Array) -> tuple[Array, Array]:
+    """LSGAN (c=1): 1/2 mean (f(G(z)) - 1)^2."""
+    return 0.5 * _mean((fake - 1.0) ** 2), (fake - 1.0) / fake.shape[1]
+
+
+@dataclass(frozen=True)
+class GANLoss:
+    """A matched pair: the discriminator's loss and the generator's loss."""
+
+    name: str
+    discriminator: Callable[[Array, Array], tuple[Array, Array, Array]]
+    generator: Callable[[Array], tuple[Array, Array]]
+    output_is_probability: bool  # True when sigmoid(logit) is D's probability of "real"
+    clip: bool = False  # weight clipping of the critic after each D step (WGAN)
+
+
+LOSSES: dict[str, GANLoss] = {
+    "minimax": GANLoss("minimax", bce_discriminator, minimax_generator, True),
+    "nonsaturating": GANLoss("nonsaturating", bce_discriminator, nonsaturating_generator, True),
+    "wasserstein": GANLoss(
+        "wasserstein", wasserstein_critic, wasserstein_generator, False, clip=True
+    ),
+    "least_squares": GANLoss(
+        "least_squares", least_squares_discriminator, least_squares_generator, False
+    ),
+}
+
+
+def get_loss(name: str) -> GANLoss:
+    try:
+        return LOSSES[name]
+    except KeyError:
+        raise ValueError(f"unknown loss {name!r}; choose from {', '.join(LOSSES)}") from None

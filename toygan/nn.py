@@ -1,0 +1,414 @@
+"""Layers and MLPs with explicit forward and backward passes, batched over a member axis.
+
+Shapes. Every network holds one flat parameter buffer `params` of shape (P, n_params) (and
+`grads` of the same shape); P is the number of population members trained in lockstep. A
+Linear layer's weight is a view (P, n_in, n_out) into that buffer, its bias a view
+(P, 1, n_out). Activations are (P, batch, features).
+
+The single run pays nothing for the member axis: at P = 1 the network drops the axis once,
+at its boundary, by taking views, and every layer then works on plain 2-D arrays. Layers use
+only axis -1/-2 operations, so the same code serves (batch, F) and (P, batch, F).
+
+Contract. `forward(x)` keeps what `backward` needs and returns an array the layer owns: it
+is overwritten by the layer's next forward of the same batch size, so copy it to keep it.
+`backward(g)` must follow the forward it differentiates; it returns dL/dx (or None when the
+input gradient is not asked for) and overwrites the parameter gradients (no accumulation).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.special import expit
+
+ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "maxout", "identity")
+
+
+class Layer:
+    """Base class. Parameterless layers leave n_params at 0 and ignore bind/init."""
+
+    n_params = 0
+
+    def __init__(self) -> None:
+        self._buffers: dict[tuple, np.ndarray] = {}
+
+    def _buffer(self, name: str, shape: tuple, dtype) -> np.ndarray:
+        # One buffer per (role, shape): the training step allocates nothing after its first
+        # iteration, and evaluation at another batch size gets its own buffers.
+        key = (name, shape)
+        buf = self._buffers.get(key)
+        if buf is None or buf.dtype != dtype:
+            buf = np.empty(shape, dtype=dtype)
+            self._buffers[key] = buf
+        return buf
+
+    def bind(self, params: np.ndarray, grads: np.ndarray) -> None:
+        """Take views into the flat (P, n_params) or, at P = 1, (n_params,) slices."""
+
+    def init(self, params: np.ndarray, rng: np.random.Generator) -> None:
+        """Fill one member's slice (n_params,) of the parameter buffer."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(
+        self, grad_out: np.ndarray, input_grad: bool = True, param_grads: bool = True
+    ) -> np.ndarray | None:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return type(self).__name__ + "()"
+
+
+class Linear(Layer):
+    """y = x W + b; W (n_in, n_out), b (n_out,) per member.
+
+    init: 'he' (normal, std sqrt(gain2 / fan_in), gain2 = 2 / (1 + leak^2) for (leaky) ReLU)
+    or 'glorot' (uniform on +-sqrt(6 / (fan_in + fan_out))). Biases start at 0.
+    """
+
+    def __init__(self, n_in: int, n_out: int, init: str = "glorot", leak: float = 0.0) -> None:
+        super().__init__()
+        if n_in < 1 or n_out < 1:
+            raise ValueError(f"Linear needs positive sizes, got {n_in} -> {n_out}")
+        if init not in ("he", "glorot"):
+            raise ValueError(f"unknown init {init!r}")
+        self.n_in, self.n_out, self.init_rule, self.leak = n_in, n_out, init, leak
+        self.n_params = n_in * n_out + n_out
+
+    def bind(self, params: np.ndarray, grads: np.ndarray) -> None:
+        lead = params.shape[:-1]  # () at P = 1, (P,) otherwise
+        nw = self.n_in * self.n_out
+        self.weight = params[..., :nw].reshape(*lead, self.n_in, self.n_out)
+        self.bias = params[..., nw:].reshape(*lead, 1, self.n_out)
+        self.weight_grad = grads[..., :nw].reshape(*lead, self.n_in, self.n_out)
+        self.bias_grad = grads[..., nw:].reshape(*lead, 1, self.n_out)
+        for view, base in ((self.weight, params), (self.weight_grad, grads)):
+            assert np.shares_memory(view, base), "parameter views must not be copies"
+
+    def init(self, params: np.ndarray, rng: np.random.Generator) -> None:
+        nw = self.n_in * self.n_out
+        if self.init_rule == "he":
+            std = math.sqrt(2.0 / (1.0 + self.leak**2) / self.n_in)
+            w = rng.standard_normal((self.n_in, self.n_out)) * std
+        else:
+            limit = math.sqrt(6.0 / (self.n_in + self.n_out))
+            w = rng.uniform(-limit, limit, (self.n_in, self.n_out))
+        params[:nw] = w.ravel()
+        params[nw:] = 0.0
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.x = x
+        y = self._buffer("y", x.shape[:-1] + (self.n_out,), x.dtype)
+        np.matmul(x, self.weight, out=y)
+        y += self.bias
+        return y
+
+    def backward(self, grad_out, input_grad=True, param_grads=True):
+        if param_grads:
+            np.matmul(self.x.swapaxes(-1, -2), grad_out, out=self.weight_grad)
+            np.sum(grad_out, axis=-2, keepdims=True, out=self.bias_grad)
+        if not input_grad:
+            return None
+        dx = self._buffer("dx", self.x.shape, grad_out.dtype)
+        np.matmul(grad_out, self.weight.swapaxes(-1, -2), out=dx)
+        return dx
+
+    def __repr__(self) -> str:
+        return f"Linear({self.n_in}, {self.n_out}, init={self.init_rule!r})"
+
+
+class ReLU(Layer):
+    def forward(self, x):
+        self.y = y = self._buffer("y", x.shape, x.dtype)
+        return np.maximum(x, 0, out=y)
+
+    def backward(self, grad_out, input_grad=True, param_grads=True):
+        # The kink at 0 gets derivative 0 (the subgradient PyTorch also uses).
+        if not input_grad:
+            return None
+        dx = self._buffer("dx", grad_out.shape, grad_out.dtype)
+        return np.multiply(grad_out, self.y > 0, out=dx)
+
+
+class LeakyReLU(Layer):
+    def __init__(self, leak: float = 0.2) -> None:
+        super().__init__()
+        if not 0.0 <= leak < 1.0:
+            raise ValueError(f"LeakyReLU slope must be in [0, 1), got {leak}")
+        self.leak = leak
+
+    def forward(self, x):
+        # max(x, a x) equals leaky ReLU for 0 <= a < 1 and needs no mask.
+        self.y = y = self._buffer("y", x.shape, x.dtype)
+        np.multiply(x, self.leak, out=y)
+        return np.maximum(x, y, out=y)
+
+    def backward(self, grad_out, input_grad=True, param_grads=True):
+        if not input_grad:
+            return None
+        dx = self._buffer("dx", grad_out.shape, grad_out.dtype)
+        np.multiply(grad_out, self.leak, out=dx)
+        np.copyto(dx, grad_out, where=self.y > 0)
+        return dx
+
+    def __repr__(self) -> str:
+        return f"LeakyReLU({self.leak})"
+
+
+class Tanh(Layer):
+    def forward(self, x):
+        self.y = y = self._buffer("y", x.shape, x.dtype)
+        return np.tanh(x, out=y)
+
+    def backward(self, grad_out, input_grad=True, param_grads=True):
+        if not input_grad:
+            return None
+        dx = self._buffer("dx", grad_out.shape, grad_out.dtype)
+        np.multiply(self.y, self.y, out=dx)
+        np.subtract(1, dx, out=dx)
+        return np.multiply(dx, grad_out, out=dx)
+
+
+class Sigmoid(Layer):
+    def forward(self, x):
+        # expit is the overflow-free logistic function.
+        self.y = y = self._buffer("y", x.shape, x.dtype)
+        return expit(x, out=y)
+
+    def backward(self, grad_out, input_grad=True, param_grads=True):
+        if not input_grad:
+            return None
+        dx = self._buffer("dx", grad_out.shape, grad_out.dtype)
+        np.subtract(1, self.y, out=dx)
+        dx *= self.y
+        return np.multiply(dx, grad_out, out=dx)
+
+
+class Identity(Layer):
+    def forward(self, x):
+        return x
+
+    def backward(self, grad_out, input_grad=True, param_grads=True):
+        return grad_out if input_grad else None
+
+
+class Maxout(Layer):
+    """Max over groups of `pieces` consecutive features: (.., F * pieces) -> (.., F).
+
+    The paper's discriminators used maxout units; a maxout unit is a Linear layer of width
+    F * pieces followed by this layer. Ties send the gradient to the first maximal piece.
+    """
+
+    def __init__(self, pieces: int = 2) -> None:
+        super().__init__()
+        if pieces < 1:
+            raise ValueError(f"maxout needs at least 1 piece, got {pieces}")
+        self.pieces = pieces
+
+    def forward(self, x):
+        if x.shape[-1] % self.pieces:
+            raise ValueError(f"maxout: {x.shape[-1]} features do not split in {self.pieces}")
+        grouped = x.reshape(*x.shape[:-1], x.shape[-1] // self.pieces, self.pieces)
+        self.in_shape = x.shape
+        self.argmax = np.argmax(grouped, axis=-1)[..., None]
+        y = self._buffer("y", grouped.shape[:-1], x.dtype)
+        y[...] = np.take_along_axis(grouped, self.argmax, axis=-1)[..., 0]
+        return y
+
+    def backward(self, grad_out, input_grad=True, param_grads=True):
+        if not input_grad:
+            return None
+        dx = self._buffer("dx", self.in_shape, grad_out.dtype)
+        dx.fill(0)
+        grouped = dx.reshape(*grad_out.shape, self.pieces)
+        np.put_along_axis(grouped, self.argmax, grad_out[..., None], axis=-1)
+        return dx
+
+    def __repr__(self) -> str:
+        return f"Maxout({self.pieces})"
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training, zero each unit with probability p and scale by 1/(1-p).
+
+    Draws come from `rng`, which the owner sets (and checkpoints); in eval mode it is the
+    identity.
+    """
+
+    def __init__(self, p: float, rng: np.random.Generator | None = None) -> None:
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+        self.p, self.rng, self.training = p, rng, True
+
+    def forward(self, x):
+        if not self.training or self.p == 0.0:
+            self.mask = None
+            return x
+        if self.rng is None:
+            raise RuntimeError("Dropout in training mode needs an rng (MLP.set_rng)")
+        self.mask = mask = self._buffer("mask", x.shape, x.dtype)
+        keep = self.rng.random(x.shape, dtype=x.dtype) >= self.p
+        np.multiply(keep, 1.0 / (1.0 - self.p), out=mask)
+        y = self._buffer("y", x.shape, x.dtype)
+        return np.multiply(x, mask, out=y)
+
+    def backward(self, grad_out, input_grad=True, param_grads=True):
+        if not input_grad:
+            return None
+        if self.mask is None:
+            return grad_out
+        dx = self._buffer("dx", grad_out.shape, grad_out.dtype)
+        return np.multiply(grad_out, self.mask, out=dx)
+
+    def __repr__(self) -> str:
+        return f"Dropout({self.p})"
+
+
+def activation_layer(name: str, leak: float = 0.2, pieces: int = 2) -> Layer:
+    if name == "relu":
+        return ReLU()
+    if name == "leaky_relu":
+        return LeakyReLU(leak)
+    if name == "tanh":
+        return Tanh()
+    if name == "sigmoid":
+        return Sigmoid()
+    if name == "maxout":
+        return Maxout(pieces)
+    if name == "identity":
+        return Identity()
+    raise ValueError(f"unknown activation {name!r}; choose from {', '.join(ACTIVATIONS)}")
+
+
+class MLP:
+    """sizes[0] -> sizes[1] -> ... -> sizes[-1], `activation` after every hidden Linear.
+
+    Hidden layers of ReLU/LeakyReLU networks start from He initialisation, the others (and
+    the output layer) from Glorot. With activation='maxout', hidden Linear layers are
+    `pieces` times wider and a Maxout layer reduces them to the stated width.
+    """
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        activation: str = "relu",
+        output_activation: str = "identity",
+        population: int = 1,
+        dtype=np.float32,
+        dropout: float = 0.0,
+        leak: float = 0.2,
+        pieces: int = 2,
+    ) -> None:
+        sizes = [int(s) for s in sizes]
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise ValueError(f"an MLP needs at least input and output sizes >= 1, got {sizes}")
+        if population < 1:
+            raise ValueError(f"population must be >= 1, got {population}")
+        if output_activation == "maxout":
+            raise ValueError("maxout is a hidden-layer activation")
+        activation_layer(activation)  # validates the name
+        self.sizes, self.activation, self.population = sizes, activation, population
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
+        rule = "he" if activation in ("relu", "leaky_relu") else "glorot"
+        widen = pieces if activation == "maxout" else 1
+        self.layers: list[Layer] = []
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+            last = i == len(sizes) - 2
+            if last:
+                self.layers.append(Linear(n_in, n_out, "glorot"))
+                if output_activation != "identity":
+                    self.layers.append(activation_layer(output_activation))
+                continue
+            lin_leak = leak if activation == "leaky_relu" else 0.0
+            self.layers.append(Linear(n_in, n_out * widen, rule, lin_leak))
+            self.layers.append(activation_layer(activation, leak, pieces))
+            if dropout > 0.0:
+                self.layers.append(Dropout(dropout))
+        self.n_params = sum(layer.n_params for layer in self.layers)
+        self.params = np.zeros((population, self.n_params), dtype=self.dtype)
+        self.grads = np.zeros_like(self.params)
+        self._bind()
+
+    def _bind(self) -> None:
+        # At P = 1 the layers see (n_params,) slices, hence 2-D weights and activations.
+        params = self.params[0] if self.population == 1 else self.params
+        grads = self.grads[0] if self.population == 1 else self.grads
+        offset = 0
+        for layer in self.layers:
+            end = offset + layer.n_params
+            layer.bind(params[..., offset:end], grads[..., offset:end])
+            offset = end
+
+    def slices(self) -> list[tuple[Layer, slice]]:
+        """Each parameterised layer with its slice of the flat buffer."""
+        out, offset = [], 0
+        for layer in self.layers:
+            if layer.n_params:
+                out.append((layer, slice(offset, offset + layer.n_params)))
+            offset += layer.n_params
+        return out
+
+    def init(self, rngs: Sequence[np.random.Generator]) -> None:
+        """Initialise member i from rngs[i] (so a member equals a single run with its rng)."""
+        if len(rngs) != self.population:
+            raise ValueError(f"need {self.population} generators, got {len(rngs)}")
+        for member, rng in enumerate(rngs):
+            for layer, where in self.slices():
+                row = np.zeros(layer.n_params)
+                layer.init(row, rng)
+                self.params[member, where] = row
+
+    def set_rng(self, rng: np.random.Generator) -> None:
+        for layer in self.layers:
+            if isinstance(layer, Dropout):
+                layer.rng = rng
+
+    def train(self, mode: bool = True) -> MLP:
+        for layer in self.layers:
+            if isinstance(layer, Dropout):
+                layer.training = mode
+        return self
+
+    def eval(self) -> MLP:
+        return self.train(False)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """x (P, batch, sizes[0]) -> (P, batch, sizes[-1]); the result is owned by the MLP."""
+        if x.ndim != 3 or x.shape[0] != self.population or x.shape[2] != self.sizes[0]:
+            raise ValueError(
+                f"input must be (P={self.population}, batch, {self.sizes[0]}), got {x.shape}"
+            )
+        if x.dtype != self.dtype:
+            x = x.astype(self.dtype)
+        h = x[0] if self.population == 1 else x
+        for layer in self.layers:
+            h = layer.forward(h)
+        return h[None] if self.population == 1 else h
+
+    def backward(
+        self, grad_out: np.ndarray, input_grad: bool = True, param_grads: bool = True
+    ) -> np.ndarray | None:
+        """Backpropagate dL/d(output); fills `grads` (unless param_grads=False, which leaves
+        them stale: the G step needs D's input gradient only) and returns dL/d(input)."""
+        if grad_out.dtype != self.dtype:
+            grad_out = grad_out.astype(self.dtype)
+        g = grad_out[0] if self.population == 1 else grad_out
+        last = len(self.layers) - 1
+        for i in range(last, -1, -1):
+            g = self.layers[i].backward(g, input_grad or i > 0, param_grads)
+        if g is None:
+            return None
+        return g[None] if self.population == 1 else g
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.forward(x)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(repr(layer) for layer in self.layers)
+        return f"MLP(P={self.population}, {self.n_params} params: {inner})"

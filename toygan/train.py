@@ -1,0 +1,420 @@
+"""Algorithm 1 of the paper, evaluation, checkpoint/resume and the divergence guard.
+
+One iteration: k discriminator steps, each on a fresh minibatch of m real samples and m
+generated ones; then one generator step on m fresh noise samples. D sees real and generated
+samples in one concatenated batch of 2m (exact: no layer mixes samples), so each D step is
+one forward and one backward pass.
+
+Randomness: the run's seed spawns independent streams (numpy SeedSequence) for G's init,
+D's init, data draws, noise draws, dropout and the fixed evaluation sets. The streams that
+training consumes are checkpointed, so a resumed run continues bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from scipy.special import expit
+
+from . import metrics
+from .config import Config
+from .distributions import GaussianMixture
+from .losses import get_loss
+from .nn import MLP
+from .optim import make_optimizer
+
+CHECKPOINT_VERSION = 1
+RUN_FILES = ("config.json", "metrics.jsonl", "summary.json", "checkpoint.npz")
+STREAMS = ("g_init", "d_init", "data", "noise", "dropout", "eval")
+TRAINING_STREAMS = ("data", "noise", "dropout")
+
+
+class Diverged(RuntimeError):
+    """A loss or parameter became NaN or Inf."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, unreadable or from another configuration."""
+
+
+# ------------------------------------------------------------------ file I/O
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary name in the same directory, then rename into place."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def atomic_save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+# -------------------------------------------------------------------- model
+class GAN:
+    """Generator, discriminator, their optimisers and the RNG streams of one run."""
+
+    def __init__(self, config: Config, mixture: GaussianMixture) -> None:
+        self.config, self.mixture = config, mixture
+        self.loss = get_loss(config.loss)
+        dtype = np.dtype(config.dtype)
+        self.P, m, dim = 1, config.batch, mixture.dim
+        seeds = np.random.SeedSequence(config.seed).spawn(len(STREAMS))
+        self.rng = {name: np.random.Generator(np.random.PCG64(s)) for name, s in zip(
+            STREAMS, seeds, strict=True)}
+        self.G = MLP([config.noise_dim, *config.hidden, dim], config.g_activation, dtype=dtype)
+        self.D = MLP([dim, *config.hidden, 1], config.d_activation, dtype=dtype,
+                     dropout=config.dropout)
+        self.G.init([self.rng["g_init"]])
+        self.D.init([self.rng["d_init"]])
+        self.D.set_rng(self.rng["dropout"])
+        self.opt_g = make_optimizer(config.optimizer, self.G.params, self.G.grads, config.lr_g)
+        self.opt_d = make_optimizer(config.optimizer, self.D.params, self.D.grads, config.lr_d)
+        # Buffers of the step: D's concatenated [real; fake] batch and its logit gradient.
+        self.d_input = np.empty((self.P, 2 * m, dim), dtype=dtype)
+        self.d_grad = np.empty((self.P, 2 * m, 1), dtype=dtype)
+        self.noise_shape = (self.P, m, config.noise_dim)
+
+    # ------------------------------------------------------------- the step
+    def draw_noise(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+        dtype = np.dtype(self.config.dtype)
+        if self.config.noise == "normal":
+            return rng.standard_normal(shape, dtype=dtype)
+        z = rng.random(shape, dtype=dtype)  # uniform on [-1, 1), the paper's Figure 1 prior
+        z *= 2
+        z -= 1
+        return z
+
+    def discriminator_step(self) -> float:
+        m = self.config.batch
+        real = self.mixture.sample(self.P * m, self.rng["data"])
+        self.d_input[:, :m] = real.reshape(self.P, m, -1)
+        self.d_input[:, m:] = self.G.forward(self.draw_noise(self.noise_shape, self.rng["noise"]))
+        logits = self.D.forward(self.d_input)
+        value, grad_real, grad_fake = self.loss.discriminator(logits[:, :m], logits[:, m:])
+        self.d_grad[:, :m] = grad_real
+        self.d_grad[:, m:] = grad_fake
+        self.D.backward(self.d_grad, input_grad=False)
+        self.opt_d.step()
+        if self.loss.clip:
+            np.clip(self.D.params, -self.config.clip, self.config.clip, out=self.D.params)
+        return float(value[0])
+
+    def generator_step(self) -> float:
+        fake = self.G.forward(self.draw_noise(self.noise_shape, self.rng["noise"]))
+        logits = self.D.forward(fake)
+        value, grad = self.loss.generator(logits)
+        grad_fake = self.D.backward(grad, input_grad=True, param_grads=False)
+        self.G.backward(grad_fake, input_grad=False)
+        self.opt_g.step()
+        return float(value[0])
+
+    def iteration(self) -> tuple[float, float]:
+        """One iteration of Algorithm 1; returns (last D loss, G loss)."""
+        for _ in range(self.config.k):
+            loss_d = self.discriminator_step()
+        return loss_d, self.generator_step()
+
+    # --------------------------------------------------------- inspection
+    def generate(self, z: np.ndarray) -> np.ndarray:
+        return np.array(self.G.forward(z)[0], dtype=np.float64)
+
+    def discriminate(self, x: np.ndarray) -> np.ndarray:
+        """D's output at points x (n, dim): a probability for BCE losses, else the raw score."""
+        self.D.eval()
+        try:
+            logits = np.array(self.D.forward(np.asarray(x)[None])[0, :, 0], dtype=np.float64)
+        finally:
+            self.D.train()
+        return expit(logits) if self.loss.output_is_probability else logits
+
+    def parameters_finite(self) -> bool:
+        return bool(np.isfinite(self.G.params).all() and np.isfinite(self.D.params).all())
+
+    # ---------------------------------------------------------- state
+    def state_dict(self) -> dict[str, np.ndarray]:
+        state = {"g_params": self.G.params.copy(), "d_params": self.D.params.copy()}
+        for prefix, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
+            for key, value in opt.state_dict().items():
+                state[f"{prefix}.{key}"] = np.array(value, copy=True)
+        for name in TRAINING_STREAMS:
+            state[f"rng.{name}"] = np.array(json.dumps(self.rng[name].bit_generator.state))
+        return state
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        for key, target in (("g_params", self.G.params), ("d_params", self.D.params)):
+            if state[key].shape != target.shape or state[key].dtype != target.dtype:
+                raise CheckpointError(
+                    f"{key} has shape {state[key].shape} {state[key].dtype}, "
+                    f"expected {target.shape} {target.dtype}"
+                )
+            target[...] = state[key]
+        for prefix, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
+            keys = opt.state_dict().keys()
+            try:
+                opt.load_state_dict({k: state[f"{prefix}.{k}"] for k in keys})
+            except ValueError as err:
+                raise CheckpointError(str(err)) from None
+        for name in TRAINING_STREAMS:
+            self.rng[name].bit_generator.state = json.loads(str(state[f"rng.{name}"]))
+
+
+# ------------------------------------------------------------------ trainer
+class Trainer:
+    """Runs a GAN for config.steps iterations in a run directory.
+
+    New run: `Trainer(config, run_dir)`. Resume: `Trainer.resume(run_dir, overrides)`.
+    Files: config.json, metrics.jsonl (one JSON object per evaluation), summary.json,
+    checkpoint.npz (last good state) and samples.npz (what the plots need), each written
+    to a temporary name and renamed into place.
+    """
+
+    def __init__(self, config: Config, run_dir: Path) -> None:
+        self.mixture = config.validate()
+        self.config, self.run_dir = config, Path(run_dir)
+        self.gan = GAN(config, self.mixture)
+        self.step = 0
+        self.records: list[dict] = []
+        self.loss_sums = np.zeros(2)  # D and G loss summed since the last evaluation
+        self.loss_count = 0
+        self.last_good: dict[str, np.ndarray] | None = None
+        eval_rng = self.gan.rng["eval"]
+        n = config.eval_samples
+        self.eval_noise = self.gan.draw_noise((1, n, config.noise_dim), eval_rng)
+        self.eval_real = self.mixture.sample(n, eval_rng)
+        self.kde_noise = eval_rng.standard_normal((n, self.mixture.dim))
+
+    @classmethod
+    def resume(cls, run_dir: Path, overrides: dict | None = None) -> Trainer:
+        """Continue a run from its checkpoint; only NON_TRAJECTORY options may change."""
+        run_dir = Path(run_dir)
+        config_path = run_dir / "config.json"
+        if not config_path.is_file():
+            raise CheckpointError(f"{run_dir} holds no config.json: nothing to resume")
+        try:
+            config = Config.from_dict(json.loads(config_path.read_text()))
+        except (json.JSONDecodeError, TypeError, ValueError) as err:
+            raise CheckpointError(f"{config_path} is unreadable: {err}") from None
+        stored = config.to_dict()
+        for key, value in (overrides or {}).items():
+            if key in ("preset", "mixture"):
+                continue  # the run's own distribution is kept
+            if key not in Config.NON_TRAJECTORY and stored[key] != value:
+                raise CheckpointError(
+                    f"--{key.replace('_', '-')} {value} differs from the run's {stored[key]}; "
+                    "a resumed run keeps its configuration (only "
+                    f"{', '.join(Config.NON_TRAJECTORY)} may change)"
+                )
+            setattr(config, key, value)
+        trainer = cls(config, run_dir)
+        trainer._load_checkpoint()
+        return trainer
+
+    def _load_checkpoint(self) -> None:
+        path = self.run_dir / "checkpoint.npz"
+        if not path.is_file():
+            raise CheckpointError(f"no checkpoint at {path}")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                state = {key: data[key] for key in data.files}
+        except Exception as err:  # zipfile, EOF and format errors all mean "unreadable"
+            kind = type(err).__name__
+            raise CheckpointError(f"checkpoint {path} is unreadable ({kind})") from None
+        try:
+            if int(state["version"]) != CHECKPOINT_VERSION:
+                raise CheckpointError(f"checkpoint {path} has format {int(state['version'])}")
+            theirs = json.loads(str(state["config"]))
+            ours = self.config.trajectory_dict()
+            if theirs != json.loads(json.dumps(ours)):
+                diff = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
+                raise CheckpointError(
+                    f"checkpoint {path} is from another configuration (differs in: "
+                    f"{', '.join(diff)})"
+                )
+            self.gan.load_state_dict(state)
+            self.step = int(state["step"])
+            self.loss_sums[...] = state["loss_sums"]
+            self.loss_count = int(state["loss_count"])
+        except KeyError as err:
+            raise CheckpointError(f"checkpoint {path} lacks {err.args[0]!r}") from None
+        if self.step > self.config.steps:
+            raise CheckpointError(
+                f"the checkpoint is at step {self.step}, beyond --steps {self.config.steps}"
+            )
+        metrics_path = self.run_dir / "metrics.jsonl"
+        if metrics_path.is_file():
+            lines = [json.loads(line) for line in metrics_path.read_text().splitlines() if line]
+            # Evaluations after the checkpoint are redone by the resumed run.
+            self.records = [r for r in lines if r["step"] <= self.step and not r.get("diverged")]
+        self.last_good = self.gan.state_dict()
+
+    # ------------------------------------------------------------ files
+    def write_config(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.run_dir / "config.json", self.config.to_json() + "\n")
+
+    def _write_metrics(self) -> None:
+        text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in self.records)
+        atomic_write_text(self.run_dir / "metrics.jsonl", text)
+
+    def _write_checkpoint(self, state: dict[str, np.ndarray]) -> None:
+        arrays = dict(state)
+        arrays["version"] = np.array(CHECKPOINT_VERSION)
+        arrays["step"] = np.array(self.step, dtype=np.int64)
+        arrays["loss_sums"] = self.loss_sums.copy()
+        arrays["loss_count"] = np.array(self.loss_count, dtype=np.int64)
+        arrays["config"] = np.array(json.dumps(self.config.trajectory_dict(), sort_keys=True))
+        atomic_save_npz(self.run_dir / "checkpoint.npz", arrays)
+
+    # ------------------------------------------------------------ evaluation
+    def evaluate(self) -> dict:
+        gan, mixture = self.gan, self.mixture
+        fake = gan.generate(self.eval_noise)
+        record: dict = {"step": self.step, "wall_seconds": round(time.perf_counter() - self.t0, 3)}
+        if self.loss_count:
+            record["loss_d"] = float(self.loss_sums[0] / self.loss_count)
+            record["loss_g"] = float(self.loss_sums[1] / self.loss_count)
+        record["d_real"] = float(gan.discriminate(self.eval_real).mean())
+        record["d_fake"] = float(gan.discriminate(fake).mean())
+        record["grad_norm_d"] = float(np.linalg.norm(gan.D.grads))
+        record["grad_norm_g"] = float(np.linalg.norm(gan.G.grads))
+        record.update(metrics.mode_statistics(mixture, fake))
+        record.update(metrics.jsd_estimate(mixture, fake, self.eval_real, self.kde_noise))
+        self.loss_sums[...] = 0.0
+        self.loss_count = 0
+        self.last_fake = fake
+        return record
+
+    def _surface(self) -> dict[str, np.ndarray]:
+        """D on a grid over the data's support (what the discriminator plot draws)."""
+        lo, hi = self.mixture.bounds(margin=4.0)
+        fake = self.last_fake
+        lo = np.minimum(lo, np.percentile(fake, 1, axis=0))
+        hi = np.maximum(hi, np.percentile(fake, 99, axis=0))
+        pad = 0.15 * (hi - lo)
+        lo, hi = lo - pad, hi + pad
+        if self.mixture.dim == 1:
+            xs = np.linspace(lo[0], hi[0], 1000)
+            return {"grid_x": xs, "d_values": self.gan.discriminate(xs[:, None])}
+        if self.mixture.dim != 2:
+            return {}
+        xs = np.linspace(lo[0], hi[0], 160)
+        ys = np.linspace(lo[1], hi[1], 160)
+        xx, yy = np.meshgrid(xs, ys, indexing="xy")
+        points = np.stack([xx.ravel(), yy.ravel()], axis=1)
+        d = self.gan.discriminate(points).reshape(xx.shape)
+        return {"grid_x": xs, "grid_y": ys, "d_values": d}
+
+    def _write_samples(self) -> None:
+        arrays = {"fake": self.last_fake, "real": self.eval_real, "step": np.array(self.step)}
+        arrays.update(self._surface())
+        arrays["d_is_probability"] = np.array(self.gan.loss.output_is_probability)
+        atomic_save_npz(self.run_dir / "samples.npz", arrays)
+
+    # ------------------------------------------------------------ the loop
+    def run(self, progress: Callable[[int, int, dict], None] | None = None) -> dict:
+        """Train to config.steps; returns the summary. Raises Diverged on NaN/Inf."""
+        config, gan = self.config, self.gan
+        self.t0 = time.perf_counter()
+        start_step = self.step
+        self.write_config()
+        if not self.records:
+            self._record(self.evaluate())
+            self._checkpoint_good()
+        train_seconds = 0.0
+        tick = time.perf_counter()
+        while self.step < config.steps:
+            loss_d, loss_g = gan.iteration()
+            self.step += 1
+            if not (math.isfinite(loss_d) and math.isfinite(loss_g)):
+                self._diverge(f"loss became {'NaN/Inf'} (D loss {loss_d}, G loss {loss_g})")
+            self.loss_sums[0] += loss_d
+            self.loss_sums[1] += loss_g
+            self.loss_count += 1
+            if self.step % config.eval_every == 0 or self.step == config.steps:
+                train_seconds += time.perf_counter() - tick
+                if not gan.parameters_finite():
+                    self._diverge("a parameter became NaN/Inf")
+                record = self.evaluate()
+                self._record(record)
+                self._checkpoint_good()
+                if progress:
+                    progress(self.step, config.steps, record)
+                tick = time.perf_counter()
+            elif progress and self.step % 50 == 0:
+                progress(self.step, config.steps, {})
+        train_seconds += time.perf_counter() - tick
+        self._write_samples()
+        return self._finish(train_seconds, self.step - start_step, diverged=False)
+
+    def interrupt(self) -> None:
+        """Save the state after the last complete iteration (for Ctrl-C)."""
+        if self.gan.parameters_finite():
+            self._write_checkpoint(self.gan.state_dict())
+
+    def _record(self, record: dict) -> None:
+        self.records.append(record)
+        self._write_metrics()
+
+    def _checkpoint_good(self) -> None:
+        self.last_good = self.gan.state_dict()
+        self._write_checkpoint(self.last_good)
+
+    def _diverge(self, reason: str) -> None:
+        message = f"training diverged at step {self.step}: {reason}"
+        self.records.append({"step": self.step, "diverged": True, "reason": reason})
+        self._write_metrics()
+        # Plots show the last good state; the checkpoint on disk is already that state.
+        if self.last_good is not None:
+            self.gan.load_state_dict(self.last_good)
+        if hasattr(self, "last_fake"):
+            self._write_samples()
+        self._finish(time.perf_counter() - self.t0, 0, diverged=True, reason=reason)
+        raise Diverged(message + f"; last good checkpoint kept in {self.run_dir}")
+
+    def _finish(self, train_seconds: float, steps_done: int, diverged: bool, reason=None) -> dict:
+        good = [r for r in self.records if not r.get("diverged")]
+        last = good[-1] if good else {}
+        config = self.config
+        summary = {
+            "preset": config.preset,
+            "backend": config.backend,
+            "seed": config.seed,
+            "loss": config.loss,
+            "steps": last.get("step", 0),
+            "wall_seconds": round(time.perf_counter() - self.t0, 3),
+            "steps_per_second": round(steps_done / train_seconds, 2) if train_seconds > 0 else None,
+            "diverged": diverged,
+        }
+        for key in ("modes_total", "modes_covered", "modes_covered_20", "high_quality_fraction",
+                    "reverse_kl", "jsd_estimate", "jsd_stderr", "kde_bandwidth", "mode_histogram"):
+            summary[key] = last.get(key)
+        if diverged:
+            summary["diverged_at_step"] = self.step
+            summary["diverged_reason"] = reason
+        atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+        return summary
