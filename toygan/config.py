@@ -27,10 +27,10 @@ class Config:
     mixture: dict | None = None  # the full spec, filled in from `preset` when None
     loss: str = "nonsaturating"
     k: int = 1
-    steps: int = 4000
+    steps: int = 6000
     batch: int = 256
-    lr_d: float = 1e-3
-    lr_g: float = 1e-3
+    lr_d: float = 2e-4  # Adam 2e-4 with beta1 = 0.5: the DCGAN recipe most GAN work starts from
+    lr_g: float = 2e-4
     optimizer: str = "adam"
     hidden: list[int] = field(default_factory=lambda: [128, 128])
     g_activation: str = "relu"

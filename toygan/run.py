@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -28,6 +29,12 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Read "-1e-3" as a (bad) number, not as an unknown option, so that the user hears
+        # "must be positive" (argparse before 3.13 knows no exponents here).
+        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
     def error(self, message: str):  # one line, exit 2 (argparse would add the usage block)
         raise UsageError(message)
 
@@ -99,9 +106,9 @@ OPTION_KEYS = ("loss", "k", "steps", "batch", "lr_d", "lr_g", "optimizer", "hidd
 class Progress:
     """A bar on a terminal, a line every 10 % otherwise; silent when quiet."""
 
-    def __init__(self, quiet: bool, stream=sys.stderr) -> None:
-        self.quiet, self.stream = quiet, stream
-        self.tty = stream.isatty()
+    def __init__(self, quiet: bool, stream=None) -> None:
+        self.quiet, self.stream = quiet, stream or sys.stderr
+        self.tty = self.stream.isatty()
         self.t0 = time.perf_counter()
         self.last_line = -1
         self.latest = ""

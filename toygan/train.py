@@ -202,6 +202,7 @@ class Trainer:
         self.loss_sums = np.zeros(2)  # D and G loss summed since the last evaluation
         self.loss_count = 0
         self.last_good: dict[str, np.ndarray] | None = None
+        self.last_fake: np.ndarray | None = None  # G's samples at the last evaluation
         eval_rng = self.gan.rng["eval"]
         n = config.eval_samples
         self.eval_noise = self.gan.draw_noise((1, n, config.noise_dim), eval_rng)
@@ -338,51 +339,55 @@ class Trainer:
     # ------------------------------------------------------------ the loop
     def run(self, progress: Callable[[int, int, dict], None] | None = None) -> dict:
         """Train to config.steps; returns the summary. Raises Diverged on NaN/Inf."""
-        config, gan = self.config, self.gan
         self.t0 = time.perf_counter()
         start_step = self.step
         self.write_config()
         if not self.records:
-            self._record(self.evaluate())
-            self._checkpoint_good()
-        train_seconds = 0.0
+            self._evaluate_and_checkpoint()
+        self.eval_seconds = 0.0
         tick = time.perf_counter()
+        # NaN/Inf is caught by the guard on every step, with a clear message; numpy's own
+        # warnings about it would only come first and say less.
+        with np.errstate(invalid="ignore", over="ignore"):
+            self._loop(progress)
+        train_seconds = time.perf_counter() - tick - self.eval_seconds
+        self._write_samples()
+        return self._finish(train_seconds, self.step - start_step, diverged=False)
+
+    def _loop(self, progress: Callable[[int, int, dict], None] | None) -> None:
+        config, gan = self.config, self.gan
         while self.step < config.steps:
             loss_d, loss_g = gan.iteration()
             self.step += 1
             if not (math.isfinite(loss_d) and math.isfinite(loss_g)):
-                self._diverge(f"loss became {'NaN/Inf'} (D loss {loss_d}, G loss {loss_g})")
+                self._diverge(f"loss became NaN/Inf (D loss {loss_d}, G loss {loss_g})")
             self.loss_sums[0] += loss_d
             self.loss_sums[1] += loss_g
             self.loss_count += 1
             if self.step % config.eval_every == 0 or self.step == config.steps:
-                train_seconds += time.perf_counter() - tick
-                if not gan.parameters_finite():
-                    self._diverge("a parameter became NaN/Inf")
-                record = self.evaluate()
-                self._record(record)
-                self._checkpoint_good()
+                tick = time.perf_counter()
+                record = self._evaluate_and_checkpoint()
+                self.eval_seconds += time.perf_counter() - tick
                 if progress:
                     progress(self.step, config.steps, record)
-                tick = time.perf_counter()
             elif progress and self.step % 50 == 0:
                 progress(self.step, config.steps, {})
-        train_seconds += time.perf_counter() - tick
-        self._write_samples()
-        return self._finish(train_seconds, self.step - start_step, diverged=False)
 
     def interrupt(self) -> None:
         """Save the state after the last complete iteration (for Ctrl-C)."""
         if self.gan.parameters_finite():
             self._write_checkpoint(self.gan.state_dict())
 
-    def _record(self, record: dict) -> None:
+    def _evaluate_and_checkpoint(self) -> dict:
+        """Evaluate, log and checkpoint a state known to be finite (else: diverge)."""
+        if not self.gan.parameters_finite():
+            self._diverge("a parameter became NaN/Inf")
+        record = self.evaluate()
         self.records.append(record)
         self._write_metrics()
-
-    def _checkpoint_good(self) -> None:
         self.last_good = self.gan.state_dict()
         self._write_checkpoint(self.last_good)
+        return record
 
     def _diverge(self, reason: str) -> None:
         message = f"training diverged at step {self.step}: {reason}"
@@ -391,7 +396,7 @@ class Trainer:
         # Plots show the last good state; the checkpoint on disk is already that state.
         if self.last_good is not None:
             self.gan.load_state_dict(self.last_good)
-        if hasattr(self, "last_fake"):
+        if self.last_fake is not None:
             self._write_samples()
         self._finish(time.perf_counter() - self.t0, 0, diverged=True, reason=reason)
         raise Diverged(message + f"; last good checkpoint kept in {self.run_dir}")
