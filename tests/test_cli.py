@@ -108,6 +108,8 @@ def test_resume_continues_and_overwrite_replaces(tmp_path):
     assert main(["gauss1d", *TINY, "--out", str(out)]) == 0
     assert main(["--resume", str(out), "--steps", "18", "--quiet"]) == 0
     assert json.loads((out / "summary.json").read_text())["steps"] == 18
+    assert main(["--resume", str(out), "--quiet"]) == 0  # already at its last step
+    assert json.loads((out / "summary.json").read_text())["steps"] == 18
     assert main(["gauss1d", *TINY, "--out", str(out), "--overwrite", "--seed", "5"]) == 0
     assert json.loads((out / "summary.json").read_text())["steps"] == 12
     assert json.loads((out / "config.json").read_text())["seed"] == 5

@@ -36,7 +36,8 @@ class GaussianMixture:
     name: str
 
     def __init__(self, means, stds, weights=None, name: str = "custom") -> None:
-        means = np.asarray(means, dtype=np.float64)
+        # Own copies: the arrays are frozen below, and the caller's must stay writable.
+        means = np.array(means, dtype=np.float64)
         if means.ndim == 1:
             means = means[:, None]
         if means.ndim != 2 or means.shape[0] == 0 or means.shape[1] == 0:
@@ -44,7 +45,7 @@ class GaussianMixture:
                 f"means must have shape (K, dim) with K, dim >= 1, got {means.shape}"
             )
         k, dim = means.shape
-        stds = np.asarray(stds, dtype=np.float64)
+        stds = np.array(stds, dtype=np.float64)
         if stds.ndim == 0:
             stds = np.full((k, dim), float(stds))
         elif stds.ndim == 1 and stds.shape[0] == k:
@@ -55,7 +56,7 @@ class GaussianMixture:
             )
         if weights is None:
             weights = np.full(k, 1.0 / k)
-        weights = np.asarray(weights, dtype=np.float64)
+        weights = np.array(weights, dtype=np.float64)
         if weights.shape != (k,):
             raise MixtureSpecError(f"weights must have shape ({k},), got {weights.shape}")
         for label, arr in (("means", means), ("stds", stds), ("weights", weights)):
@@ -65,9 +66,10 @@ class GaussianMixture:
             raise MixtureSpecError(f"stds must be positive, got min {stds.min():g}")
         if np.any(weights < 0):
             raise MixtureSpecError(f"weights must be non-negative, got min {weights.min():g}")
-        total = weights.sum()
-        if not total > 0:
+        if not weights.max() > 0:
             raise MixtureSpecError("weights must sum to a positive number")
+        weights = weights / weights.max()  # the sum of huge finite weights must not overflow
+        total = weights.sum()
         for field, value in (
             ("means", means),
             ("stds", stds),

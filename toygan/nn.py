@@ -323,7 +323,7 @@ class MLP:
             if last:
                 self.layers.append(Linear(n_in, n_out, "glorot"))
                 if output_activation != "identity":
-                    self.layers.append(activation_layer(output_activation))
+                    self.layers.append(activation_layer(output_activation, leak, pieces))
                 continue
             lin_leak = leak if activation == "leaky_relu" else 0.0
             self.layers.append(Linear(n_in, n_out * widen, rule, lin_leak))

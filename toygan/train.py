@@ -351,6 +351,8 @@ class Trainer:
         with np.errstate(invalid="ignore", over="ignore"):
             self._loop(progress)
         train_seconds = time.perf_counter() - tick - self.eval_seconds
+        if self.last_fake is None:  # resumed at its final step: nothing was evaluated
+            self.last_fake = self.gan.generate(self.eval_noise)
         self._write_samples()
         return self._finish(train_seconds, self.step - start_step, diverged=False)
 
