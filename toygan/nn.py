@@ -308,6 +308,8 @@ class MLP:
             raise ValueError(f"an MLP needs at least input and output sizes >= 1, got {sizes}")
         if population < 1:
             raise ValueError(f"population must be >= 1, got {population}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout probability must be in [0, 1), got {dropout}")
         if output_activation == "maxout":
             raise ValueError("maxout is a hidden-layer activation")
         activation_layer(activation)  # validates the name
