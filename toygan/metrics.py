@@ -66,7 +66,13 @@ def _log_sum_exp_rows(a: np.ndarray) -> np.ndarray:
 
 
 def _sq_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise squared Euclidean distances, (len(a), len(b)), float64, never negative."""
+    """Pairwise squared Euclidean distances, (len(a), len(b)), float64, never negative.
+
+    |a|^2 + |b|^2 - 2 a.b is one matrix product, but it cancels badly far from the origin,
+    so both sets are first centred on b's mean.
+    """
+    origin = b.mean(axis=0)
+    a, b = a - origin, b - origin
     d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
     return np.maximum(d2, 0.0, out=d2)
 
