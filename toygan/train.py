@@ -12,6 +12,7 @@ training consumes are checkpointed, so a resumed run continues bit for bit.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -63,15 +64,9 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def atomic_save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 # -------------------------------------------------------------------- model
