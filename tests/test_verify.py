@@ -1,0 +1,42 @@
+"""python -m toygan.verify: runs claims, writes the report, and the README lists them all."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from toygan.verify import all_claims, main
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_quick_verify_of_two_claims_writes_the_report(tmp_path, capsys):
+    assert main(["--quick", "--only", "lemma_prop1,thm1_identity", "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert [r["name"] for r in report["results"]] == ["lemma_prop1", "thm1_identity"]
+    assert all(r["passed"] for r in report["results"])
+    assert "| `thm1_identity` |" in (tmp_path / "report.md").read_text()
+    assert "2/2 claims hold" in capsys.readouterr().out
+
+
+def test_unknown_claim_is_a_usage_error(tmp_path, capsys):
+    assert main(["--only", "nope", "--out", str(tmp_path)]) == 2
+    assert "unknown claim(s) nope" in capsys.readouterr().err
+
+
+def test_a_failing_claim_makes_the_exit_code_non_zero(tmp_path, monkeypatch):
+    from toygan import verify
+    from toygan.claims import Claim, ClaimResult
+
+    def failing(quick, out_dir):
+        return ClaimResult("broken", "nowhere", "fails", 1.0, "<= 0", False)
+
+    monkeypatch.setattr(verify, "all_claims", lambda: [Claim("broken", "-", "-", failing)])
+    assert main(["--out", str(tmp_path)]) == 1
+
+
+def test_readme_lists_every_verified_claim():
+    section = README.read_text().split("## What is verified", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `([a-z0-9_]+)` \|", section, flags=re.M))
+    assert listed == {c.name for c in all_claims()}
