@@ -342,7 +342,7 @@ def check_prop2_descent(quick: bool, out_dir: Path | None = None) -> ClaimResult
 
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        fig, ax = plt.subplots(figsize=(5, 3.5))
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
         ax.semilogy(np.arange(len(jsd)), jsd, marker=".")
         ax.set_xlabel("mirror-descent step")
         ax.set_ylabel("JSD(p_data || p_g) [nats]")
