@@ -23,7 +23,7 @@ SUMMARY_KEYS = {"preset", "backend", "seed", "steps", "wall_seconds", "steps_per
                 "jsd_estimate", "diverged", "modes_covered_20"}
 METRIC_KEYS = {"step", "loss_d", "loss_g", "d_real", "d_fake", "grad_norm_d", "grad_norm_g",
                "modes_covered", "modes_total", "high_quality_fraction", "reverse_kl",
-               "jsd_estimate", "jsd_stderr", "kde_bandwidth", "mode_histogram"}
+               "jsd_estimate", "jsd_stderr", "kde_bandwidth", "mode_histogram", "d_dstar_gap"}
 RUN_FILES = ["config.json", "metrics.jsonl", "summary.json", "checkpoint.npz", "samples.npz",
              "samples.png", "discriminator.png", "curves.png"]
 

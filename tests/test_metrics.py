@@ -391,3 +391,26 @@ def test_kde_log_prob_is_accurate_far_from_the_origin():
     for shift in (1e3, 1e6):
         far = kde_log_prob(points + shift, centres + shift, 0.005)
         np.testing.assert_allclose(far, near, rtol=0, atol=1e-6)
+
+
+def test_d_dstar_gap_is_zero_at_d_star_and_positive_elsewhere():
+    from toygan import theory
+    from toygan.metrics import jsd_estimate, kde_bandwidth
+
+    rng = np.random.default_rng(1)
+    mixture = preset("bimodal1d")
+    fake = rng.normal(0.5, 1.5, size=(600, 1))
+    real, noise = mixture.sample(600, rng), rng.standard_normal((600, 1))
+    kde = theory.kde_mixture(fake, kde_bandwidth(fake))
+
+    def d_star(x):
+        return theory.optimal_discriminator(mixture, kde, x)
+
+    at_optimum = jsd_estimate(mixture, fake, real, noise, d_star)["d_dstar_gap"]
+    assert at_optimum < 1e-5  # the KDE's float32 exponentials, nothing more
+    half = jsd_estimate(mixture, fake, real, noise, lambda x: np.full(len(x), 0.5))
+    h = half["kde_bandwidth"]
+    points = np.concatenate([real, fake + h * noise])
+    expected = np.abs(0.5 - d_star(points)).mean()
+    assert abs(half["d_dstar_gap"] - expected) < 1e-5 and expected > 0.05
+    assert "d_dstar_gap" not in jsd_estimate(mixture, fake, real, noise)

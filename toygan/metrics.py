@@ -10,12 +10,15 @@ Definitions follow VEEGAN (Srivastava et al., 2017) and PacGAN (Lin et al., 2018
   None when no sample is of high quality.
 - `jsd_estimate` is the Jensen-Shannon divergence, in nats, between p_data and a Gaussian
   kernel density estimate of p_g built from G's samples (see `kde_bandwidth` for the
-  bandwidth rule), estimated by Monte Carlo with a standard error.
+  bandwidth rule), estimated by Monte Carlo with a standard error;
+- `d_dstar_gap` is the (p_data + p_g)/2-weighted mean |D - D*|, D* = p_data / (p_data +
+  p_g) with p_g the same KDE, on the same points (BCE losses only, where D is a probability).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -124,6 +127,7 @@ def jsd_estimate(
     fake: np.ndarray,
     real: np.ndarray,
     noise: np.ndarray,
+    discriminator: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> dict:
     """Monte Carlo JSD(p_data || KDE of fake), in nats, with its standard error.
 
@@ -131,18 +135,28 @@ def jsd_estimate(
     from the KDE (fake + h * noise). Fixing `real` and `noise` across evaluations (common
     random numbers) makes successive estimates comparable.
     JSD = 1/2 E_p[log p - log m] + 1/2 E_q[log q - log m], m = (p + q) / 2.
+
+    With `discriminator` (D's probabilities at points), also `d_dstar_gap`: the
+    (p + q)/2-weighted mean |D - D*| with D* = p / (p + q), q the same KDE (Prop. 1 says a
+    D trained to its optimum has gap 0), estimated on the same points.
     """
     fake = np.asarray(fake, dtype=np.float64)
     h = kde_bandwidth(fake)
     from_q = fake + h * noise
-    terms = []
+    terms, gaps = [], []
     for points, own in ((real, "p"), (from_q, "q")):
         log_p = mixture.log_prob(points)
         log_q = kde_log_prob(points, fake, h)
         log_m = np.logaddexp(log_p, log_q) - math.log(2.0)
         terms.append((log_p if own == "p" else log_q) - log_m)
+        if discriminator is not None:
+            d_star = np.exp(log_p - log_m - math.log(2.0))
+            gaps.append(np.abs(np.asarray(discriminator(points)) - d_star).mean())
     value = 0.5 * (terms[0].mean() + terms[1].mean())
     stderr = 0.5 * math.sqrt(
         terms[0].var() / len(terms[0]) + terms[1].var() / len(terms[1])
     )
-    return {"jsd_estimate": float(value), "jsd_stderr": float(stderr), "kde_bandwidth": h}
+    out = {"jsd_estimate": float(value), "jsd_stderr": float(stderr), "kde_bandwidth": h}
+    if gaps:
+        out["d_dstar_gap"] = float(0.5 * (gaps[0] + gaps[1]))
+    return out

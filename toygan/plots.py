@@ -162,7 +162,8 @@ def plot_curves(run_dir: Path) -> Path:
     ax_loss.set_ylabel("loss (nats, mean since last eval)")
     ax_loss.set_title(f"losses ({config['loss']})")
     for key, color, name in (("d_real", REAL, "mean D(x), real"),
-                             ("d_fake", FAKE, "mean D(G(z))")):
+                             ("d_fake", FAKE, "mean D(G(z))"),
+                             ("d_dstar_gap", OTHER, "mean |D - D*| (p_g: KDE)")):
         ax_d.plot(*_series(good, key), color=color, label=name)
     if config["loss"] in ("minimax", "nonsaturating"):
         ax_d.axhline(0.5, color=GREY, ls=":", lw=1, label="1/2 (equilibrium)")

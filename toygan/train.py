@@ -299,7 +299,8 @@ class Trainer:
         record["grad_norm_d"] = float(np.linalg.norm(gan.D.grads))
         record["grad_norm_g"] = float(np.linalg.norm(gan.G.grads))
         record.update(metrics.mode_statistics(mixture, fake))
-        record.update(metrics.jsd_estimate(mixture, fake, self.eval_real, self.kde_noise))
+        d = gan.discriminate if gan.loss.output_is_probability else None
+        record.update(metrics.jsd_estimate(mixture, fake, self.eval_real, self.kde_noise, d))
         self.loss_sums[...] = 0.0
         self.loss_count = 0
         self.last_fake = fake
@@ -413,7 +414,8 @@ class Trainer:
             "diverged": diverged,
         }
         for key in ("modes_total", "modes_covered", "modes_covered_20", "high_quality_fraction",
-                    "reverse_kl", "jsd_estimate", "jsd_stderr", "kde_bandwidth", "mode_histogram"):
+                    "reverse_kl", "jsd_estimate", "jsd_stderr", "kde_bandwidth", "d_dstar_gap",
+                    "mode_histogram"):
             summary[key] = last.get(key)
         if diverged:
             summary["diverged_at_step"] = self.step
