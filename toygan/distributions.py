@@ -22,6 +22,19 @@ class MixtureSpecError(ValueError):
     """A mixture specification that cannot describe a distribution."""
 
 
+def log_gaussian_components(
+    x: np.ndarray, means: np.ndarray, stds: np.ndarray, log_weights: np.ndarray
+) -> np.ndarray:
+    """log w_k + log N(x; mu_k, diag s_k^2) for points (n, dim) and components, (n, K).
+
+    The weights need not be normalised (quadrature restricted to nearby components uses a
+    subset of a mixture's components with their original weights).
+    """
+    z = (x[:, None, :] - means[None, :, :]) / stds[None, :, :]
+    log_norm = -0.5 * means.shape[1] * LOG_2PI - np.log(stds).sum(axis=1)
+    return log_weights + log_norm - 0.5 * np.einsum("nkd,nkd->nk", z, z)
+
+
 class GaussianMixture:
     """A mixture of axis-aligned Gaussians.
 
@@ -97,12 +110,9 @@ class GaussianMixture:
     # --------------------------------------------------------------- density
     def component_log_prob(self, x: np.ndarray) -> np.ndarray:
         """log w_k + log N(x; mu_k, s_k) for every point and component, (n, K)."""
-        x = self._points(x)
-        z = (x[:, None, :] - self.means[None, :, :]) / self.stds[None, :, :]
-        log_norm = -0.5 * self.dim * LOG_2PI - np.log(self.stds).sum(axis=1)
         with np.errstate(divide="ignore"):
             log_w = np.log(self.weights)
-        return log_w + log_norm - 0.5 * np.einsum("nkd,nkd->nk", z, z)
+        return log_gaussian_components(self._points(x), self.means, self.stds, log_w)
 
     def log_prob(self, x: np.ndarray) -> np.ndarray:
         """Exact log-density at each point, (n,)."""

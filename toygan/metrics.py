@@ -147,10 +147,11 @@ def jsd_estimate(
     for points, own in ((real, "p"), (from_q, "q")):
         log_p = mixture.log_prob(points)
         log_q = kde_log_prob(points, fake, h)
-        log_m = np.logaddexp(log_p, log_q) - math.log(2.0)
+        log_sum = np.logaddexp(log_p, log_q)
+        log_m = log_sum - math.log(2.0)
         terms.append((log_p if own == "p" else log_q) - log_m)
         if discriminator is not None:
-            d_star = np.exp(log_p - log_m - math.log(2.0))
+            d_star = np.exp(log_p - log_sum)
             gaps.append(np.abs(np.asarray(discriminator(points)) - d_star).mean())
     value = 0.5 * (terms[0].mean() + terms[1].mean())
     stderr = 0.5 * math.sqrt(

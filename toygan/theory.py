@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .distributions import GaussianMixture
+from .distributions import GaussianMixture, log_gaussian_components
+from .losses import log_sigmoid
 
 LOG2 = math.log(2.0)
 BOX_STDS = 10.0  # beyond 10 std a Gaussian's mass (7.6e-24) is below every tolerance here
@@ -61,13 +62,6 @@ def _box_rule(means, stds, j: int, order: int, meets: np.ndarray):
     (x, wx), (y, wy) = axes
     xx, yy = np.meshgrid(x, y, indexing="ij")
     return np.stack([xx.ravel(), yy.ravel()], axis=1), np.outer(wx, wy).ravel()
-
-
-def _log_components(x, means, stds, log_w) -> np.ndarray:
-    """log w_i N(x; mu_i, diag s_i^2), (n, K)."""
-    z = (x[:, None, :] - means[None]) / stds[None]
-    log_norm = -0.5 * means.shape[1] * math.log(2.0 * math.pi) - np.log(stds).sum(axis=1)
-    return log_w + log_norm - 0.5 * np.einsum("nkd,nkd->nk", z, z)
 
 
 def _log_sum(log_c: np.ndarray) -> np.ndarray:
@@ -114,7 +108,7 @@ def integrate(
             k = int(np.searchsorted(near, j))
             for start in range(0, len(points), 1 << 15):  # bounded memory
                 x = points[start : start + (1 << 15)]
-                log_c = _log_components(x, means[near], stds[near], log_w[near])
+                log_c = log_gaussian_components(x, means[near], stds[near], log_w[near])
                 log_p = _log_sum(log_c[:, from_p[near]])
                 log_q = _log_sum(log_c[:, ~from_p[near]])
                 share = np.exp(log_c[:, k] - np.logaddexp(log_p, log_q))  # c_j / (p + q)
@@ -175,7 +169,7 @@ def value(
         out = np.asarray(discriminator(x), dtype=np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
             if logits:
-                log_d, log_1md = -np.logaddexp(0.0, -out), -np.logaddexp(0.0, out)
+                log_d, log_1md = log_sigmoid(out), log_sigmoid(-out)
             else:
                 log_d, log_1md = np.log(out), np.log1p(-out)
             p, q = np.exp(log_p), np.exp(log_q)
