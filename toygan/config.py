@@ -11,7 +11,7 @@ from .losses import LOSSES
 from .nn import ACTIVATIONS
 from .optim import OPTIMIZERS
 
-BACKENDS = ("auto", "numpy")
+BACKENDS = ("auto", "numpy", "emu", "cuda")
 NOISE = ("normal", "uniform")
 
 
@@ -96,7 +96,14 @@ class Config:
         need(self.clip > 0, f"--clip must be positive, got {self.clip}")
         need(0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), got {self.dropout}")
         if self.backend == "auto":
-            self.backend = "numpy"  # the CUDA backend is not built yet (kernels issue)
+            from .launch import cuda_available  # CuPy is imported only to answer this
+
+            self.backend = "cuda" if cuda_available() else "numpy"
+        if self.backend == "cuda":
+            from .launch import cuda_available
+
+            need(cuda_available(), "--backend cuda needs CuPy (pip install -e '.[gpu]') and "
+                 "a visible GPU; use --backend numpy, or emu to run the kernels on the CPU")
         self.mixture = mixture.to_dict()
         self.preset = mixture.name
         return mixture

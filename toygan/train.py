@@ -70,6 +70,39 @@ def atomic_save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 # -------------------------------------------------------------------- model
+def draw_noise(config: Config, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """G's prior: N(0, I), or uniform on [-1, 1) (the paper's Figure 1 prior)."""
+    dtype = np.dtype(config.dtype)
+    if config.noise == "normal":
+        return rng.standard_normal(shape, dtype=dtype)
+    z = rng.random(shape, dtype=dtype)
+    z *= 2
+    z -= 1
+    return z
+
+
+def build_networks(config: Config, mixture: GaussianMixture,
+                   rng: dict[str, np.random.Generator]) -> tuple[MLP, MLP]:
+    """G and D as the run configures them, initialised from their own streams (every
+    backend starts from these parameters)."""
+    dtype = np.dtype(config.dtype)
+    G = MLP([config.noise_dim, *config.hidden, mixture.dim], config.g_activation, dtype=dtype)
+    D = MLP([mixture.dim, *config.hidden, 1], config.d_activation, dtype=dtype,
+            dropout=config.dropout)
+    G.init([rng["g_init"]])
+    D.init([rng["d_init"]])
+    return G, D
+
+
+def make_gan(config: Config, mixture: GaussianMixture):
+    """The GAN of config.backend: NumPy layers (numpy), or kernels (emu, cuda)."""
+    if config.backend == "numpy":
+        return GAN(config, mixture)
+    from .engine import DeviceGAN  # imported here: the numpy backend never needs it
+
+    return DeviceGAN(config, mixture, config.backend)
+
+
 class GAN:
     """Generator, discriminator, their optimisers and the RNG streams of one run."""
 
@@ -81,11 +114,7 @@ class GAN:
         seeds = np.random.SeedSequence(config.seed).spawn(len(STREAMS))
         self.rng = {name: np.random.Generator(np.random.PCG64(s)) for name, s in zip(
             STREAMS, seeds, strict=True)}
-        self.G = MLP([config.noise_dim, *config.hidden, dim], config.g_activation, dtype=dtype)
-        self.D = MLP([dim, *config.hidden, 1], config.d_activation, dtype=dtype,
-                     dropout=config.dropout)
-        self.G.init([self.rng["g_init"]])
-        self.D.init([self.rng["d_init"]])
+        self.G, self.D = build_networks(config, mixture, self.rng)
         self.D.set_rng(self.rng["dropout"])
         self.opt_g = make_optimizer(config.optimizer, self.G.params, self.G.grads, config.lr_g)
         self.opt_d = make_optimizer(config.optimizer, self.D.params, self.D.grads, config.lr_d)
@@ -96,19 +125,21 @@ class GAN:
 
     # ------------------------------------------------------------- the step
     def draw_noise(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-        dtype = np.dtype(self.config.dtype)
-        if self.config.noise == "normal":
-            return rng.standard_normal(shape, dtype=dtype)
-        z = rng.random(shape, dtype=dtype)  # uniform on [-1, 1), the paper's Figure 1 prior
-        z *= 2
-        z -= 1
-        return z
+        return draw_noise(self.config, shape, rng)
+
+    def sample_real(self) -> np.ndarray:
+        """A minibatch of m real samples per member, (P, m, dim)."""
+        m = self.config.batch
+        return self.mixture.sample(self.P * m, self.rng["data"]).reshape(self.P, m, -1)
+
+    def training_noise(self) -> np.ndarray:
+        """A minibatch of G's noise, (P, m, noise_dim)."""
+        return self.draw_noise(self.noise_shape, self.rng["noise"])
 
     def discriminator_step(self) -> float:
         m = self.config.batch
-        real = self.mixture.sample(self.P * m, self.rng["data"])
-        self.d_input[:, :m] = real.reshape(self.P, m, -1)
-        self.d_input[:, m:] = self.G.forward(self.draw_noise(self.noise_shape, self.rng["noise"]))
+        self.d_input[:, :m] = self.sample_real()
+        self.d_input[:, m:] = self.G.forward(self.training_noise())
         logits = self.D.forward(self.d_input)
         value, grad_real, grad_fake = self.loss.discriminator(logits[:, :m], logits[:, m:])
         self.d_grad[:, :m] = grad_real
@@ -120,7 +151,7 @@ class GAN:
         return float(value[0])
 
     def generator_step(self) -> float:
-        fake = self.G.forward(self.draw_noise(self.noise_shape, self.rng["noise"]))
+        fake = self.G.forward(self.training_noise())
         logits = self.D.forward(fake)
         value, grad = self.loss.generator(logits)
         grad_fake = self.D.backward(grad, input_grad=True, param_grads=False)
@@ -147,6 +178,10 @@ class GAN:
             self.D.train()
         return expit(logits) if self.loss.output_is_probability else logits
 
+    def grad_norms(self) -> tuple[float, float]:
+        """Euclidean norms of D's and G's last parameter gradients."""
+        return float(np.linalg.norm(self.D.grads)), float(np.linalg.norm(self.G.grads))
+
     def parameters_finite(self) -> bool:
         return bool(np.isfinite(self.G.params).all() and np.isfinite(self.D.params).all())
 
@@ -161,6 +196,11 @@ class GAN:
         return state
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        if "philox" in state:
+            raise CheckpointError(
+                "the checkpoint was written by a kernel backend (emu or cuda), whose Philox "
+                "random streams the numpy backend does not draw from; resume it with "
+                "--backend emu or --backend cuda")
         for key, target in (("g_params", self.G.params), ("d_params", self.D.params)):
             if state[key].shape != target.shape or state[key].dtype != target.dtype:
                 raise CheckpointError(
@@ -191,7 +231,7 @@ class Trainer:
     def __init__(self, config: Config, run_dir: Path) -> None:
         self.mixture = config.validate()
         self.config, self.run_dir = config, Path(run_dir)
-        self.gan = GAN(config, self.mixture)
+        self.gan = make_gan(config, self.mixture)
         self.step = 0
         self.records: list[dict] = []
         self.loss_sums = np.zeros(2)  # D and G loss summed since the last evaluation
@@ -296,8 +336,7 @@ class Trainer:
             record["loss_g"] = float(self.loss_sums[1] / self.loss_count)
         record["d_real"] = float(gan.discriminate(self.eval_real).mean())
         record["d_fake"] = float(gan.discriminate(fake).mean())
-        record["grad_norm_d"] = float(np.linalg.norm(gan.D.grads))
-        record["grad_norm_g"] = float(np.linalg.norm(gan.G.grads))
+        record["grad_norm_d"], record["grad_norm_g"] = gan.grad_norms()
         record.update(metrics.mode_statistics(mixture, fake))
         d = gan.discriminate if gan.loss.output_is_probability else None
         record.update(metrics.jsd_estimate(mixture, fake, self.eval_real, self.kde_noise, d))

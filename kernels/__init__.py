@@ -1,0 +1,1 @@
+"""The CUDA kernel sources (kernels/*.cu) and the CPU emulation header, as package data."""

@@ -1,0 +1,259 @@
+"""The kernels as Python functions: argument checks and the launch geometry, in one place.
+
+`KernelOps(module)` has one method per kernel, with the name and arguments of its NumPy
+reference in `toygan.reference`; it computes the grid and block and launches the kernel
+through `module.launch` (the emulator's or CuPy's, `toygan.launch`). So the geometry the
+emulator tests in CI is the geometry a GPU runs.
+
+The block sizes come from kernels/common.cuh (TILE, BLOCK_1D, MAX_MODES), read once, so the
+Python side and the CUDA side cannot disagree.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+
+from .launch import KERNEL_DIR
+
+ACTIVATION_CODES = {"identity": 0, "relu": 1, "leaky_relu": 2, "tanh": 3, "sigmoid": 4}
+LOSS_CODES = {"minimax": 0, "nonsaturating": 1, "wasserstein": 2, "least_squares": 3}
+
+
+def header_constants() -> dict[str, int]:
+    text = (KERNEL_DIR / "common.cuh").read_text()
+    return {name: int(value) for name, value in re.findall(r"#define (\w+) (\d+)\n", text)}
+
+
+_CONSTANTS = header_constants()
+TILE = _CONSTANTS["TILE"]
+BLOCK_1D = _CONSTANTS["BLOCK_1D"]
+MAX_MODES = _CONSTANTS["MAX_MODES"]
+MAX_BLOCKS_1D = 1024  # grid-stride kernels: enough blocks to fill a GPU, no more
+
+Geometry = tuple[tuple[int, int, int], tuple[int, int, int]]
+
+
+# ------------------------------------------------------------------ geometry
+def tiled_geometry(columns: int, rows: int, members: int) -> Geometry:
+    """One thread per output element of a (rows x columns) matrix per member."""
+    return (math.ceil(columns / TILE), math.ceil(rows / TILE), members), (TILE, TILE, 1)
+
+
+def elementwise_geometry(n: int) -> Geometry:
+    return (max(1, min(MAX_BLOCKS_1D, math.ceil(n / BLOCK_1D))), 1, 1), (BLOCK_1D, 1, 1)
+
+
+def per_member_geometry(members: int) -> Geometry:
+    return (members, 1, 1), (BLOCK_1D, 1, 1)
+
+
+def single_block_geometry() -> Geometry:
+    return (1, 1, 1), (BLOCK_1D, 1, 1)
+
+
+# ------------------------------------------------------------------ checks
+def member_stride(a, name: str) -> np.int32:
+    """Elements between members of a (P, rows, cols) array whose members are contiguous."""
+    item = a.itemsize
+    if a.ndim != 3 or a.strides[2] != item or a.strides[1] != a.shape[2] * item:
+        raise ValueError(f"{name}: each member must be a contiguous row-major matrix, got "
+                         f"shape {a.shape} strides {a.strides}")
+    return np.int32(a.strides[0] // item)
+
+
+def _contiguous(a, name: str, dtype) -> None:
+    if not a.flags.c_contiguous:
+        raise ValueError(f"{name} must be contiguous")
+    if a.dtype != dtype:
+        raise ValueError(f"{name} has dtype {a.dtype}, expected {np.dtype(dtype)}")
+
+
+def _check_dtype(dtype, *named) -> None:
+    for name, a in named:
+        if a.dtype != dtype:
+            raise ValueError(f"{name} has dtype {a.dtype}, expected {np.dtype(dtype)}")
+
+
+def _i32(value: int) -> np.int32:
+    if not 0 <= value < 2**31:
+        raise ValueError(f"size {value} does not fit the kernels' int arguments")
+    return np.int32(value)
+
+
+def _u32_pair(value: int) -> tuple[np.uint32, np.uint32]:
+    return np.uint32(value & 0xFFFFFFFF), np.uint32((value >> 32) & 0xFFFFFFFF)
+
+
+class KernelOps:
+    """The kernels of one compiled module (emulator or CUDA), called like the references."""
+
+    def __init__(self, module) -> None:
+        self.module = module
+        self.dtype = np.dtype(module.dtype)
+        self.real = self.dtype.type
+
+    def _launch(self, name: str, geometry: Geometry, *args) -> None:
+        grid, block = geometry
+        self.module.launch(name, grid, block, args)
+
+    # ------------------------------------------------------------ linear.cu
+    def linear_forward(self, x, wb, y, act: str, leak: float) -> None:
+        P, B, K = x.shape
+        N = wb.shape[2]
+        if wb.shape[:2] != (P, K + 1) or y.shape != (P, B, N):
+            raise ValueError(f"linear_forward: x {x.shape}, wb {wb.shape}, y {y.shape}")
+        _check_dtype(self.dtype, ("x", x), ("wb", wb), ("y", y))
+        self._launch("linear_forward", tiled_geometry(N, B, P), x, wb, y, _i32(B), _i32(K),
+                     _i32(N), member_stride(x, "x"), member_stride(wb, "wb"),
+                     member_stride(y, "y"), np.int32(ACTIVATION_CODES[act]), self.real(leak))
+
+    def linear_backward_input(self, dy, wb, y_below, mask, dx, act: str, leak: float) -> None:
+        P, B, N = dy.shape
+        K = dx.shape[2]
+        if wb.shape != (P, K + 1, N) or dx.shape != (P, B, K):
+            raise ValueError(f"linear_backward_input: dy {dy.shape}, wb {wb.shape}, "
+                             f"dx {dx.shape}")
+        for name, a in (("dy", dy), ("dx", dx)):
+            _contiguous(a, name, self.dtype)
+        if act != "identity":
+            _contiguous(y_below, "y_below", self.dtype)
+        if mask is not None:
+            _contiguous(mask, "mask", self.dtype)
+        self._launch("linear_backward_input", tiled_geometry(K, B, P), dy, wb,
+                     dx if y_below is None else y_below, dx if mask is None else mask, dx,
+                     _i32(B), _i32(K), _i32(N), member_stride(wb, "wb"),
+                     np.int32(ACTIVATION_CODES[act]), self.real(leak),
+                     np.int32(mask is not None))
+
+    def linear_backward_params(self, x, dy, gwb) -> None:
+        P, B, K = x.shape
+        N = dy.shape[2]
+        if dy.shape != (P, B, N) or gwb.shape != (P, K + 1, N):
+            raise ValueError(f"linear_backward_params: x {x.shape}, dy {dy.shape}, "
+                             f"gwb {gwb.shape}")
+        _contiguous(dy, "dy", self.dtype)
+        _check_dtype(self.dtype, ("x", x), ("gwb", gwb))
+        self._launch("linear_backward_params", tiled_geometry(N, K + 1, P), x, dy, gwb,
+                     _i32(B), _i32(K), _i32(N), member_stride(x, "x"),
+                     member_stride(gwb, "gwb"))
+
+    # ------------------------------------------------------- activations.cu
+    def maxout_forward(self, z, y, arg, pieces: int) -> None:
+        rows, F = int(np.prod(y.shape[:-1])), y.shape[-1]
+        if z.shape[-1] != F * pieces:
+            raise ValueError(f"maxout_forward: z {z.shape} is not y {y.shape} x {pieces}")
+        for name, a in (("z", z), ("y", y)):
+            _contiguous(a, name, self.dtype)
+        _contiguous(arg, "arg", np.int32)
+        self._launch("maxout_forward", elementwise_geometry(rows * F), z, y, arg, _i32(rows),
+                     _i32(F), _i32(pieces))
+
+    def maxout_backward(self, dy, arg, dz, pieces: int) -> None:
+        rows, F = int(np.prod(dy.shape[:-1])), dy.shape[-1]
+        for name, a in (("dy", dy), ("dz", dz)):
+            _contiguous(a, name, self.dtype)
+        _contiguous(arg, "arg", np.int32)
+        self._launch("maxout_backward", elementwise_geometry(rows * F), dy, arg, dz,
+                     _i32(rows), _i32(F), _i32(pieces))
+
+    def dropout_forward(self, x, u, y, mask, p: float) -> None:
+        for name, a in (("x", x), ("u", u), ("y", y), ("mask", mask)):
+            _contiguous(a, name, self.dtype)
+        self._launch("dropout_forward", elementwise_geometry(x.size), x, u, y, mask,
+                     _i32(x.size), self.real(p))
+
+    # ------------------------------------------------------------ losses.cu
+    def loss_discriminator(self, logits, grad, value, loss: str) -> None:
+        P, two_m, _ = logits.shape
+        for name, a in (("logits", logits), ("grad", grad), ("value", value)):
+            _contiguous(a, name, self.dtype)
+        self._launch("loss_discriminator", per_member_geometry(P), logits, grad, value,
+                     _i32(two_m // 2), np.int32(LOSS_CODES[loss]))
+
+    def loss_generator(self, logits, grad, value, loss: str) -> None:
+        P, m, _ = logits.shape
+        for name, a in (("logits", logits), ("grad", grad), ("value", value)):
+            _contiguous(a, name, self.dtype)
+        self._launch("loss_generator", per_member_geometry(P), logits, grad, value, _i32(m),
+                     np.int32(LOSS_CODES[loss]))
+
+    # ------------------------------------------------------------- optim.cu
+    def _flat(self, *named) -> int:
+        for name, a in named:
+            _contiguous(a, name, self.dtype)
+        return named[0][1].size
+
+    def sgd_update(self, params, grads, velocity, lr, momentum) -> None:
+        n = self._flat(("params", params), ("grads", grads), ("velocity", velocity))
+        self._launch("sgd_update", elementwise_geometry(n), params, grads, velocity, _i32(n),
+                     self.real(lr), self.real(momentum))
+
+    def adam_update(self, params, grads, m, v, beta1, beta2, eps, step_size,
+                    inv_sqrt_bc2) -> None:
+        n = self._flat(("params", params), ("grads", grads), ("m", m), ("v", v))
+        r = self.real
+        self._launch("adam_update", elementwise_geometry(n), params, grads, m, v, _i32(n),
+                     r(beta1), r(beta2), r(eps), r(step_size), r(inv_sqrt_bc2))
+
+    def rmsprop_update(self, params, grads, square_avg, lr, alpha, eps) -> None:
+        n = self._flat(("params", params), ("grads", grads), ("square_avg", square_avg))
+        r = self.real
+        self._launch("rmsprop_update", elementwise_geometry(n), params, grads, square_avg,
+                     _i32(n), r(lr), r(alpha), r(eps))
+
+    def clip_params(self, params, c: float) -> None:
+        n = self._flat(("params", params))
+        self._launch("clip_params", elementwise_geometry(n), params, _i32(n), self.real(c))
+
+    # ------------------------------------------------------------ random.cu
+    def philox4x32(self, counters, out, key: tuple[int, int]) -> None:
+        _contiguous(counters, "counters", np.uint32)
+        _contiguous(out, "out", np.uint32)
+        n = counters.shape[0]
+        self._launch("philox4x32", elementwise_geometry(n), counters, out, _i32(n),
+                     np.uint32(key[0]), np.uint32(key[1]))
+
+    def random_uniform(self, out, key: tuple[int, int], call: int, lo: float, hi: float):
+        _contiguous(out, "out", self.dtype)
+        self._launch("random_uniform", elementwise_geometry(math.ceil(out.size / 4)), out,
+                     _i32(out.size), np.uint32(key[0]), np.uint32(key[1]), *_u32_pair(call),
+                     self.real(lo), self.real(hi))
+
+    def random_normal(self, out, key: tuple[int, int], call: int) -> None:
+        _contiguous(out, "out", self.dtype)
+        self._launch("random_normal", elementwise_geometry(math.ceil(out.size / 4)), out,
+                     _i32(out.size), np.uint32(key[0]), np.uint32(key[1]), *_u32_pair(call))
+
+    # ----------------------------------------------------------- mixture.cu
+    def mixture_sample(self, u, z, cdf, means, stds, out) -> None:
+        P, n, dim = out.shape
+        C = len(cdf)
+        if u.shape != (P, n) or z.shape != (P, n, dim) or means.shape != (C, dim):
+            raise ValueError(f"mixture_sample: u {u.shape}, z {z.shape}, means {means.shape}, "
+                             f"out {out.shape}")
+        for name, a in (("u", u), ("z", z), ("cdf", cdf), ("means", means), ("stds", stds)):
+            _contiguous(a, name, self.dtype)
+        self._launch("mixture_sample", elementwise_geometry(P * n), u, z, cdf, means, stds,
+                     out, _i32(P), _i32(n), _i32(C), _i32(dim), member_stride(out, "out"))
+
+    def nearest_mode(self, x, means, inv_stds, mode, dist) -> None:
+        n, dim = x.shape
+        C = len(means)
+        for name, a in (("x", x), ("means", means), ("inv_stds", inv_stds), ("dist", dist)):
+            _contiguous(a, name, self.dtype)
+        _contiguous(mode, "mode", np.int32)
+        self._launch("nearest_mode", elementwise_geometry(n), x, means, inv_stds, mode, dist,
+                     _i32(n), _i32(C), _i32(dim))
+
+    def mode_histogram(self, mode, dist, counts, threshold: float) -> None:
+        C = len(counts)
+        if C > MAX_MODES:
+            raise ValueError(f"mode_histogram holds at most {MAX_MODES} modes, got {C}")
+        _contiguous(mode, "mode", np.int32)
+        _contiguous(counts, "counts", np.int32)
+        _contiguous(dist, "dist", self.dtype)
+        self._launch("mode_histogram", single_block_geometry(), mode, dist, counts,
+                     _i32(len(mode)), _i32(C), self.real(threshold))
