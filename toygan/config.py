@@ -43,7 +43,7 @@ class Config:
     clip: float = 0.01  # critic weight clipping, wasserstein only
     dropout: float = 0.0  # discriminator dropout
     dtype: str = "float32"
-    backend: str = "numpy"
+    backend: str = "auto"
 
     # Options that do not change the trajectory: a resumed run may change them.
     NON_TRAJECTORY = ("steps", "eval_every", "backend")
