@@ -27,7 +27,17 @@ from pathlib import Path
 
 import numpy as np
 
-KERNEL_DIR = Path(str(resources.files("toygan.kernels")))
+
+def _kernel_dir() -> Path:
+    """kernels/ as installed (the package toygan.kernels), or beside toygan/ in a source
+    tree that is imported without being installed (running from the repository root)."""
+    try:
+        return Path(str(resources.files("toygan.kernels")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "kernels"
+
+
+KERNEL_DIR = _kernel_dir()
 _KERNEL_RE = re.compile(r'extern\s+"C"\s+__global__\s+void\s+(\w+)\s*\(')
 EMU_FLAGS = ("-O2", "-std=c++17", "-shared", "-fPIC", "-pthread", "-Wall", "-Wextra")
 
