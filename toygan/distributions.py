@@ -128,11 +128,16 @@ class GaussianMixture:
         noise = rng.standard_normal((n, self.dim))
         return self.means[component] + self.stds[component] * noise
 
-    def sample_components(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        # Inverse-CDF on the cumulative weights: one uniform per draw.
+    def component_cdf(self) -> np.ndarray:
+        """Cumulative component weights, the last one exactly 1 (inverse-CDF sampling)."""
         cdf = np.cumsum(self.weights)
         cdf[-1] = 1.0
-        return np.searchsorted(cdf, rng.random(n), side="right").clip(0, self.n_components - 1)
+        return cdf
+
+    def sample_components(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        # Inverse-CDF on the cumulative weights: one uniform per draw.
+        return np.searchsorted(self.component_cdf(), rng.random(n), side="right").clip(
+            0, self.n_components - 1)
 
     # ----------------------------------------------------------------- modes
     def nearest_mode(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

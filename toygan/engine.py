@@ -24,7 +24,14 @@ from .config import Config
 from .distributions import GaussianMixture
 from .losses import get_loss
 from .ops import KernelOps
-from .train import STREAMS, CheckpointError, build_networks, draw_noise
+from .train import (
+    STREAMS,
+    CheckpointError,
+    build_networks,
+    draw_noise,
+    random_streams,
+    restore_networks,
+)
 
 KINDS = ("reference", "emu", "cuda")
 PHILOX_STREAMS = ("data", "noise", "dropout")
@@ -266,9 +273,7 @@ class DeviceGAN:
         self.device = device = Device(kind, config.dtype)
         self.ops = device.ops
         self.loss = get_loss(config.loss)
-        seeds = np.random.SeedSequence(config.seed).spawn(len(STREAMS))
-        self.rng = {name: np.random.Generator(np.random.PCG64(s))
-                    for name, s in zip(STREAMS, seeds, strict=True)}
+        seeds, self.rng = random_streams(config.seed)
         self.keys = {name: tuple(int(w) for w in seeds[STREAMS.index(name)].generate_state(2))
                      for name in PHILOX_STREAMS}
         self.calls = dict.fromkeys(PHILOX_STREAMS, 0)
@@ -281,9 +286,8 @@ class DeviceGAN:
                                      config.lr_g, device)
         self.opt_d = DeviceOptimizer(config.optimizer, self.D.params, self.D.grads,
                                      config.lr_d, device)
-        cdf = np.cumsum(mixture.weights)
-        cdf[-1] = 1.0
-        self.cdf, self.means = device.upload(cdf), device.upload(mixture.means)
+        self.cdf = device.upload(mixture.component_cdf())
+        self.means = device.upload(mixture.means)
         self.stds = device.upload(mixture.stds)
         self.d_input = device.empty((self.P, 2 * m, dim))
         self.d_grad = device.empty((self.P, 2 * m, 1))
@@ -390,18 +394,9 @@ class DeviceGAN:
             raise CheckpointError(
                 "the checkpoint was written by the numpy backend, whose random streams the "
                 "kernel backends (emu, cuda) do not draw from; resume it with --backend numpy")
-        for key, target in (("g_params", self.G.params), ("d_params", self.D.params)):
-            if tuple(state[key].shape) != tuple(target.shape) or state[key].dtype != target.dtype:
-                raise CheckpointError(
-                    f"{key} has shape {state[key].shape} {state[key].dtype}, "
-                    f"expected {tuple(target.shape)} {target.dtype}")
-            target[...] = self.device.xp.asarray(state[key])
-        for prefix, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
-            keys = opt.state_dict().keys()
-            try:
-                opt.load_state_dict({k: state[f"{prefix}.{k}"] for k in keys})
-            except ValueError as err:
-                raise CheckpointError(str(err)) from None
+        xp = self.device.xp
+        restore_networks(state, self, lambda target, host: target.__setitem__(
+            Ellipsis, xp.asarray(host)))
         philox = json.loads(str(state["philox"]))
         if {k: tuple(v) for k, v in philox["keys"].items()} != self.keys:
             raise CheckpointError("the checkpoint's random streams are from another seed")

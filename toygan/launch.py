@@ -132,7 +132,7 @@ class EmuModule:
         flags = (*EMU_FLAGS, *_float_flags(self.dtype), f"-I{self.directory}", f"-I{KERNEL_DIR}")
         unit = self._translation_unit()
         digest = hashlib.sha256()
-        for path in sorted([*KERNEL_DIR.glob("*"), *self.directory.glob("*")]):
+        for path in sorted({*KERNEL_DIR.glob("*"), *self.directory.glob("*")}):
             if path.suffix in (".cu", ".cuh", ".h"):
                 digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
         digest.update(unit.encode() + " ".join((compiler, *flags)).encode())

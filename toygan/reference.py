@@ -12,6 +12,9 @@ arrays' own dtype, as the kernels do.
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import expit
+
+from .losses import softplus
 
 
 # ------------------------------------------------------------------ activations
@@ -23,7 +26,7 @@ def activate(z: np.ndarray, act: str, leak: float) -> np.ndarray:
     if act == "tanh":
         return np.tanh(z)
     if act == "sigmoid":
-        return _sigmoid(z)
+        return expit(z)
     if act == "identity":
         return z
     raise ValueError(f"no fused activation {act!r}")
@@ -43,15 +46,6 @@ def activation_grad(y: np.ndarray, act: str, leak: float) -> np.ndarray:
     if act == "identity":
         return np.ones_like(y)
     raise ValueError(f"no fused activation {act!r}")
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype)
-
-
-def _softplus(x: np.ndarray) -> np.ndarray:
-    return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
 
 
 # ---------------------------------------------------------------------- linear.cu
@@ -106,8 +100,8 @@ def loss_discriminator(logits, grad, value, loss: str) -> None:
         v_real, v_fake = 0.5 * (real - one) ** 2, 0.5 * fake**2
         g_real, g_fake = real - one, fake
     elif loss in ("minimax", "nonsaturating"):
-        v_real, v_fake = _softplus(-real), _softplus(fake)
-        g_real, g_fake = -_sigmoid(-real), _sigmoid(fake)
+        v_real, v_fake = softplus(-real), softplus(fake)
+        g_real, g_fake = -expit(-real), expit(fake)
     else:
         raise ValueError(f"unknown loss {loss!r}")
     grad[:, :m, 0] = g_real / m
@@ -119,9 +113,9 @@ def loss_generator(logits, grad, value, loss: str) -> None:
     fake = logits[..., 0]
     m = fake.shape[1]
     if loss == "minimax":
-        v, g = -_softplus(fake), -_sigmoid(fake)
+        v, g = -softplus(fake), -expit(fake)
     elif loss == "nonsaturating":
-        v, g = _softplus(-fake), -_sigmoid(-fake)
+        v, g = softplus(-fake), -expit(-fake)
     elif loss == "wasserstein":
         v, g = -fake, np.full_like(fake, -1)
     elif loss == "least_squares":

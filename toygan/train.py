@@ -81,6 +81,32 @@ def draw_noise(config: Config, shape: tuple[int, ...], rng: np.random.Generator)
     return z
 
 
+def random_streams(seed: int) -> tuple[list[np.random.SeedSequence],
+                                      dict[str, np.random.Generator]]:
+    """The run's independent streams (STREAMS), as seed sequences and NumPy generators."""
+    seeds = np.random.SeedSequence(seed).spawn(len(STREAMS))
+    rng = {name: np.random.Generator(np.random.PCG64(s))
+           for name, s in zip(STREAMS, seeds, strict=True)}
+    return seeds, rng
+
+
+def restore_networks(state: dict[str, np.ndarray], gan, assign) -> None:
+    """Load gan's parameters and optimiser states from a checkpoint, checking shapes;
+    `assign(target, host_array)` copies into the backend's array."""
+    for key, target in (("g_params", gan.G.params), ("d_params", gan.D.params)):
+        shape, dtype = tuple(state[key].shape), state[key].dtype
+        if shape != tuple(target.shape) or dtype != target.dtype:
+            raise CheckpointError(f"{key} has shape {shape} {dtype}, "
+                                  f"expected {tuple(target.shape)} {target.dtype}")
+        assign(target, state[key])
+    for prefix, opt in (("opt_g", gan.opt_g), ("opt_d", gan.opt_d)):
+        keys = opt.state_dict().keys()
+        try:
+            opt.load_state_dict({k: state[f"{prefix}.{k}"] for k in keys})
+        except ValueError as err:
+            raise CheckpointError(str(err)) from None
+
+
 def build_networks(config: Config, mixture: GaussianMixture,
                    rng: dict[str, np.random.Generator]) -> tuple[MLP, MLP]:
     """G and D as the run configures them, initialised from their own streams (every
@@ -111,9 +137,7 @@ class GAN:
         self.loss = get_loss(config.loss)
         dtype = np.dtype(config.dtype)
         self.P, m, dim = 1, config.batch, mixture.dim
-        seeds = np.random.SeedSequence(config.seed).spawn(len(STREAMS))
-        self.rng = {name: np.random.Generator(np.random.PCG64(s)) for name, s in zip(
-            STREAMS, seeds, strict=True)}
+        _, self.rng = random_streams(config.seed)
         self.G, self.D = build_networks(config, mixture, self.rng)
         self.D.set_rng(self.rng["dropout"])
         self.opt_g = make_optimizer(config.optimizer, self.G.params, self.G.grads, config.lr_g)
@@ -201,19 +225,7 @@ class GAN:
                 "the checkpoint was written by a kernel backend (emu or cuda), whose Philox "
                 "random streams the numpy backend does not draw from; resume it with "
                 "--backend emu or --backend cuda")
-        for key, target in (("g_params", self.G.params), ("d_params", self.D.params)):
-            if state[key].shape != target.shape or state[key].dtype != target.dtype:
-                raise CheckpointError(
-                    f"{key} has shape {state[key].shape} {state[key].dtype}, "
-                    f"expected {target.shape} {target.dtype}"
-                )
-            target[...] = state[key]
-        for prefix, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
-            keys = opt.state_dict().keys()
-            try:
-                opt.load_state_dict({k: state[f"{prefix}.{k}"] for k in keys})
-            except ValueError as err:
-                raise CheckpointError(str(err)) from None
+        restore_networks(state, self, np.copyto)
         for name in TRAINING_STREAMS:
             self.rng[name].bit_generator.state = json.loads(str(state[f"rng.{name}"]))
 
