@@ -57,8 +57,26 @@ def test_mode_statistics_by_hand():
     assert stats_["reverse_kl"] == pytest.approx(math.log(3) + np.sum(h * np.log(h)), rel=1e-12)
     assert set(stats_) == {
         "modes_total", "modes_covered", "modes_covered_20", "high_quality_fraction",
-        "reverse_kl", "mode_histogram",
+        "reverse_kl", "mode_histogram", "mode_entropy", "mode_mass", "modes_covered_veegan",
+        "high_quality_fraction_veegan", "reverse_kl_veegan",
     }
+    assert stats_["mode_entropy"] == pytest.approx(-np.sum(h * np.log(h)), rel=1e-12)
+    assert stats_["mode_mass"] == pytest.approx([25 / 51, 19 / 51, 0.0], rel=1e-15)
+    # VEEGAN's rule (Euclidean nearest mode, within 3 of its largest std, here 2 for mode 1)
+    # agrees on these samples; the midpoint (5, 0) ties and goes to the first mode.
+    assert stats_["modes_covered_veegan"] == 2
+    assert stats_["high_quality_fraction_veegan"] == pytest.approx(44 / 51, rel=1e-15)
+
+
+def test_the_two_rules_differ_on_a_diagonal_mode():
+    # 3.5 per-axis stds from mode 1 along x (PacGAN code: not high quality), but only 1.75
+    # units from it, 0.875 of its largest std (VEEGAN's wording: high quality).
+    x = np.array([[10.0 + 0.5 * 3.5, 0.0]] * 4 + [[0.0, 0.0]] * 4)
+    out = mode_statistics(HAND, x)
+    assert (out["modes_covered"], out["high_quality_fraction"]) == (1, 0.5)
+    assert (out["modes_covered_veegan"], out["high_quality_fraction_veegan"]) == (2, 1.0)
+    assert out["reverse_kl"] == pytest.approx(math.log(3))
+    assert out["reverse_kl_veegan"] == pytest.approx(math.log(3) - math.log(2))
 
 
 def test_strict_coverage_needs_twenty():
@@ -264,7 +282,10 @@ def run_jsd(mixture, fake_mixture, n, seed):
 
 
 def check_output(out):
-    assert set(out) == {"jsd_estimate", "jsd_stderr", "kde_bandwidth"}
+    assert set(out) == {"jsd_estimate", "jsd_stderr", "kde_bandwidth", "kl_data_g",
+                        "kl_data_g_stderr", "kl_g_data", "kl_g_data_stderr"}
+    for key in ("kl_data_g", "kl_g_data"):  # KL >= 0 up to Monte Carlo error
+        assert math.isfinite(out[key]) and out[key] >= -3 * out[key + "_stderr"] - 1e-12
     assert out["jsd_stderr"] > 0
     assert math.isfinite(out["jsd_stderr"])
     assert math.isfinite(out["kde_bandwidth"]) and out["kde_bandwidth"] > 0

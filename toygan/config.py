@@ -44,9 +44,18 @@ class Config:
     dropout: float = 0.0  # discriminator dropout
     dtype: str = "float32"
     backend: str = "auto"
+    expensive_every: int = 4  # evaluations between expensive metrics (0: final only)
+    snapshot_samples: int = 500  # G samples kept per evaluation for snapshot plots
+    # Architecture options for published protocols (toygan.reproduce); numpy backend only
+    # where the kernels lack the layer (batch norm, packing).
+    d_hidden: list[int] | None = None  # D's hidden widths when they differ from G's
+    g_batchnorm: bool = False  # batch norm after each hidden Linear of G
+    maxout_pieces: int = 2  # pieces per maxout unit
+    pack: int = 1  # PacGAN packing: D sees `pack` samples concatenated as one input
+    adam_beta1: float = 0.5
 
     # Options that do not change the trajectory: a resumed run may change them.
-    NON_TRAJECTORY = ("steps", "eval_every", "backend")
+    NON_TRAJECTORY = ("steps", "eval_every", "backend", "expensive_every", "snapshot_samples")
 
     def validate(self) -> GaussianMixture:
         """Raise ConfigError naming the first bad option; return the data distribution."""
@@ -95,10 +104,26 @@ class Config:
              f"--seed must be a non-negative integer, got {self.seed}")
         need(self.clip > 0, f"--clip must be positive, got {self.clip}")
         need(0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), got {self.dropout}")
+        need(isinstance(self.expensive_every, int) and self.expensive_every >= 0,
+             f"--expensive-every must be an integer >= 0, got {self.expensive_every}")
+        need(isinstance(self.snapshot_samples, int) and self.snapshot_samples >= 0,
+             f"--snapshot-samples must be an integer >= 0, got {self.snapshot_samples}")
+        need(self.d_hidden is None or (isinstance(self.d_hidden, list) and len(self.d_hidden) >= 1
+             and all(isinstance(h, int) and h >= 1 for h in self.d_hidden)),
+             f"d_hidden must be one or more positive widths, got {self.d_hidden}")
+        need(isinstance(self.maxout_pieces, int) and self.maxout_pieces >= 1,
+             f"maxout_pieces must be an integer >= 1, got {self.maxout_pieces}")
+        need(isinstance(self.pack, int) and self.pack >= 1,
+             f"--pack must be an integer >= 1, got {self.pack}")
+        need(0.0 <= self.adam_beta1 < 1.0, f"adam_beta1 must be in [0, 1), got {self.adam_beta1}")
+        host_only = self.g_batchnorm or self.pack > 1
         if self.backend == "auto":
             from .launch import cuda_available  # CuPy is imported only to answer this
 
-            self.backend = "cuda" if cuda_available() else "numpy"
+            self.backend = "cuda" if cuda_available() and not host_only else "numpy"
+        need(self.backend == "numpy" or not host_only,
+             "batch norm in G and packing (pack > 1) run on the numpy backend only; "
+             "use --backend numpy")
         if self.backend == "cuda":
             from .launch import cuda_available
 

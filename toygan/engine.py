@@ -229,9 +229,10 @@ class DeviceOptimizer:
     hyperparameters and the state's names, so checkpoints have the numpy backend's layout.
     """
 
-    def __init__(self, name: str, params, grads, lr: float, device: Device) -> None:
+    def __init__(self, name: str, params, grads, lr: float, device: Device,
+                 beta1: float = 0.5) -> None:
         shape = tuple(params.shape)
-        self.rule = optim.make_optimizer(name, np.zeros(shape), np.zeros(shape), lr)
+        self.rule = optim.make_optimizer(name, np.zeros(shape), np.zeros(shape), lr, beta1)
         self.name, self.params, self.grads, self.device = name, params, grads, device
         self.steps = 0
         self.state = {key: device.zeros(shape) for key in self.rule.state_dict() if key != "steps"}
@@ -283,9 +284,9 @@ class DeviceGAN:
         self.D.dropout_key = self.keys["dropout"]
         self.D.next_dropout_call = lambda: self._next_call("dropout")
         self.opt_g = DeviceOptimizer(config.optimizer, self.G.params, self.G.grads,
-                                     config.lr_g, device)
+                                     config.lr_g, device, config.adam_beta1)
         self.opt_d = DeviceOptimizer(config.optimizer, self.D.params, self.D.grads,
-                                     config.lr_d, device)
+                                     config.lr_d, device, config.adam_beta1)
         self.cdf = device.upload(mixture.component_cdf())
         self.means = device.upload(mixture.means)
         self.stds = device.upload(mixture.stds)

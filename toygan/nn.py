@@ -124,6 +124,101 @@ class Linear(Layer):
         return f"Linear({self.n_in}, {self.n_out}, init={self.init_rule!r})"
 
 
+class BatchNorm(Layer):
+    """Batch normalisation per feature over the batch axis, per member, with affine gamma, beta.
+
+    mu = mean(x), var = mean((x - mu)^2) (biased), xhat = (x - mu) / sqrt(var + eps) and
+    y = gamma * xhat + beta, all reductions over the batch axis (-2) of one member's batch.
+    Parameters: gamma (starts at 1) then beta (starts at 0), n_params = 2 F; views shaped
+    (..., 1, F) like Linear's bias.
+
+    Backward, with g = dL/dy and sums/means over the batch axis:
+    dgamma = sum(g xhat), dbeta = sum(g),
+    dx = gamma / sqrt(var + eps) * (g - mean(g) - xhat * mean(g xhat)).
+
+    The statistics are always those of the batch being normalised, in training and in
+    evaluation alike: there are no running averages. The toy generators are evaluated on
+    large batches (2500 noise draws), where batch statistics are accurate, and the network
+    then keeps no state outside its parameter buffer, so checkpoints and the member axis
+    need nothing new. (As in PacGAN-style setups, BN is meant for the generator only; in a
+    discriminator it would couple the samples of a minibatch.) A batch of one has var = 0,
+    hence y = beta and zero gradients for x and gamma.
+    """
+
+    def __init__(self, n_features: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        if n_features < 1:
+            raise ValueError(f"BatchNorm needs a positive feature count, got {n_features}")
+        if not eps > 0.0:
+            raise ValueError(f"BatchNorm eps must be positive, got {eps}")
+        self.n_features, self.eps = n_features, float(eps)
+        self.n_params = 2 * n_features
+
+    def bind(self, params: np.ndarray, grads: np.ndarray) -> None:
+        lead = params.shape[:-1]  # () at P = 1, (P,) otherwise
+        f = self.n_features
+        self.gamma = params[..., :f].reshape(*lead, 1, f)
+        self.beta = params[..., f:].reshape(*lead, 1, f)
+        self.gamma_grad = grads[..., :f].reshape(*lead, 1, f)
+        self.beta_grad = grads[..., f:].reshape(*lead, 1, f)
+        for view, base in ((self.gamma, params), (self.gamma_grad, grads)):
+            assert np.shares_memory(view, base), "parameter views must not be copies"
+
+    def init(self, params: np.ndarray, rng: np.random.Generator) -> None:
+        params[: self.n_features] = 1.0
+        params[self.n_features:] = 0.0
+
+    def forward(self, x):
+        if x.shape[-1] != self.n_features:
+            raise ValueError(f"BatchNorm({self.n_features}) got {x.shape[-1]} features")
+        stat_shape = x.shape[:-2] + (1, self.n_features)
+        mu = self._buffer("mu", stat_shape, x.dtype)
+        inv_std = self._buffer("inv_std", stat_shape, x.dtype)
+        xhat = self._buffer("xhat", x.shape, x.dtype)
+        y = self._buffer("y", x.shape, x.dtype)
+        np.mean(x, axis=-2, keepdims=True, out=mu)
+        np.subtract(x, mu, out=xhat)
+        np.multiply(xhat, xhat, out=y)  # y is scratch for the squares
+        np.mean(y, axis=-2, keepdims=True, out=inv_std)  # the biased variance
+        inv_std += self.eps
+        np.sqrt(inv_std, out=inv_std)
+        np.reciprocal(inv_std, out=inv_std)
+        xhat *= inv_std
+        self.xhat, self.inv_std = xhat, inv_std
+        np.multiply(xhat, self.gamma, out=y)
+        y += self.beta
+        return y
+
+    def backward(self, grad_out, input_grad=True, param_grads=True):
+        if not (input_grad or param_grads):
+            return None
+        xhat, dtype = self.xhat, grad_out.dtype
+        stat_shape = self.inv_std.shape
+        dx = self._buffer("dx", xhat.shape, dtype)
+        sum_gx = self._buffer("sum_gx", stat_shape, dtype)
+        sum_g = self._buffer("sum_g", stat_shape, dtype)
+        np.multiply(grad_out, xhat, out=dx)  # dx is scratch for g * xhat
+        np.sum(dx, axis=-2, keepdims=True, out=sum_gx)
+        np.sum(grad_out, axis=-2, keepdims=True, out=sum_g)
+        if param_grads:
+            np.copyto(self.gamma_grad, sum_gx)
+            np.copyto(self.beta_grad, sum_g)
+        if not input_grad:
+            return None
+        inv_n = 1.0 / xhat.shape[-2]
+        sum_gx *= inv_n  # now mean(g xhat)
+        sum_g *= inv_n  # now mean(g)
+        np.multiply(xhat, sum_gx, out=dx)
+        dx += sum_g
+        np.subtract(grad_out, dx, out=dx)
+        np.multiply(self.gamma, self.inv_std, out=sum_gx)  # sum_gx is scratch for the scale
+        dx *= sum_gx
+        return dx
+
+    def __repr__(self) -> str:
+        return f"BatchNorm({self.n_features}, eps={self.eps:g})"
+
+
 class ReLU(Layer):
     def forward(self, x):
         self.y = y = self._buffer("y", x.shape, x.dtype)
@@ -294,6 +389,14 @@ class MLP:
     Hidden layers of ReLU/LeakyReLU networks start from He initialisation, the others (and
     the output layer) from Glorot. With activation='maxout', hidden Linear layers are
     `pieces` times wider and a Maxout layer reduces them to the stated width.
+
+    batchnorm=True puts a BatchNorm after every hidden Linear, before its activation (for
+    maxout it normalises the widened Linear output, width * pieces features); never after
+    the output layer. A hidden block is then Linear, BatchNorm, activation[, Dropout], and
+    its parameters lie W, b, gamma, beta in the flat buffer. The Linear bias is kept (BN
+    cancels it, so its gradient vanishes up to rounding) and BN's init draws nothing, so the
+    Linear weights start from the same draws as without BN. BN uses the statistics of the
+    batch it is given, in eval mode too (see BatchNorm): an output depends on the whole batch.
     """
 
     def __init__(
@@ -306,6 +409,7 @@ class MLP:
         dropout: float = 0.0,
         leak: float = 0.2,
         pieces: int = 2,
+        batchnorm: bool = False,
     ) -> None:
         sizes = [int(s) for s in sizes]
         if len(sizes) < 2 or min(sizes) < 1:
@@ -318,6 +422,7 @@ class MLP:
             raise ValueError("maxout is a hidden-layer activation")
         activation_layer(activation)  # validates the name
         self.sizes, self.activation, self.population = sizes, activation, population
+        self.batchnorm = bool(batchnorm)
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
@@ -333,6 +438,8 @@ class MLP:
                 continue
             lin_leak = leak if activation == "leaky_relu" else 0.0
             self.layers.append(Linear(n_in, n_out * widen, rule, lin_leak))
+            if self.batchnorm:
+                self.layers.append(BatchNorm(n_out * widen))
             self.layers.append(activation_layer(activation, leak, pieces))
             if dropout > 0.0:
                 self.layers.append(Dropout(dropout))

@@ -125,11 +125,13 @@ class RMSprop(Optimizer):
         return {**super().state_dict(), "square_avg": self.square_avg}
 
 
-def make_optimizer(name: str, params: np.ndarray, grads: np.ndarray, lr: float) -> Optimizer:
+def make_optimizer(name: str, params: np.ndarray, grads: np.ndarray, lr: float,
+                   beta1: float = 0.5) -> Optimizer:
+    """The optimiser `name`; beta1 is Adam's first-moment decay (ignored by the others)."""
     if name == "sgd":
         return SGD(params, grads, lr)
     if name == "adam":
-        return Adam(params, grads, lr)
+        return Adam(params, grads, lr, beta1=beta1)
     if name == "rmsprop":
         return RMSprop(params, grads, lr)
     raise ValueError(f"unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}")

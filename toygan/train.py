@@ -32,9 +32,22 @@ from .nn import MLP
 from .optim import make_optimizer
 
 CHECKPOINT_VERSION = 1
-RUN_FILES = ("config.json", "metrics.jsonl", "summary.json", "checkpoint.npz")
+RUN_FILES = ("config.json", "metrics.jsonl", "summary.json", "checkpoint.npz", "snapshots.npz")
+PARZEN_VALIDATION = 1000  # held-out real samples that choose the Parzen window's sigma
 STREAMS = ("g_init", "d_init", "data", "noise", "dropout", "eval")
 TRAINING_STREAMS = ("data", "noise", "dropout")
+
+
+SUMMARY_KEYS = (
+    "modes_total", "modes_covered", "modes_covered_20", "high_quality_fraction", "reverse_kl",
+    "modes_covered_veegan", "high_quality_fraction_veegan", "reverse_kl_veegan",
+    "mode_entropy", "mode_histogram", "mode_mass", "jsd_estimate", "jsd_stderr",
+    "kl_data_g", "kl_data_g_stderr", "kl_g_data", "kl_g_data_stderr", "kde_bandwidth",
+    "d_dstar_gap", "loglik_data_of_g", "loglik_data_of_g_stderr", "frechet", "wasserstein1",
+    "sliced_wasserstein1")
+EXPENSIVE_KEYS = (
+    "parzen_loglik", "parzen_loglik_stderr", "parzen_sigma", "parzen_sigma_at_grid_edge",
+    "loglik_test_exact", "parzen_bias", "precision", "recall", "density", "coverage")
 
 
 class Diverged(RuntimeError):
@@ -112,9 +125,12 @@ def build_networks(config: Config, mixture: GaussianMixture,
     """G and D as the run configures them, initialised from their own streams (every
     backend starts from these parameters)."""
     dtype = np.dtype(config.dtype)
-    G = MLP([config.noise_dim, *config.hidden, mixture.dim], config.g_activation, dtype=dtype)
-    D = MLP([mixture.dim, *config.hidden, 1], config.d_activation, dtype=dtype,
-            dropout=config.dropout)
+    pieces = config.maxout_pieces
+    G = MLP([config.noise_dim, *config.hidden, mixture.dim], config.g_activation, dtype=dtype,
+            pieces=pieces, **({"batchnorm": True} if config.g_batchnorm else {}))
+    d_hidden = config.d_hidden or config.hidden
+    D = MLP([mixture.dim * config.pack, *d_hidden, 1], config.d_activation, dtype=dtype,
+            dropout=config.dropout, pieces=pieces)
     G.init([rng["g_init"]])
     D.init([rng["d_init"]])
     return G, D
@@ -140,21 +156,28 @@ class GAN:
         _, self.rng = random_streams(config.seed)
         self.G, self.D = build_networks(config, mixture, self.rng)
         self.D.set_rng(self.rng["dropout"])
-        self.opt_g = make_optimizer(config.optimizer, self.G.params, self.G.grads, config.lr_g)
-        self.opt_d = make_optimizer(config.optimizer, self.D.params, self.D.grads, config.lr_d)
+        beta1 = config.adam_beta1
+        self.opt_g = make_optimizer(config.optimizer, self.G.params, self.G.grads, config.lr_g,
+                                    beta1)
+        self.opt_d = make_optimizer(config.optimizer, self.D.params, self.D.grads, config.lr_d,
+                                    beta1)
+        # PacGAN packing: D's input is `pack` consecutive samples concatenated, so a minibatch
+        # of m packs takes m * pack samples (a reshape, no copy).
+        self.pack = pack = config.pack
         # Buffers of the step: D's concatenated [real; fake] batch and its logit gradient.
-        self.d_input = np.empty((self.P, 2 * m, dim), dtype=dtype)
+        self.d_input = np.empty((self.P, 2 * m, dim * pack), dtype=dtype)
         self.d_grad = np.empty((self.P, 2 * m, 1), dtype=dtype)
-        self.noise_shape = (self.P, m, config.noise_dim)
+        self.noise_shape = (self.P, m * pack, config.noise_dim)
 
     # ------------------------------------------------------------- the step
     def draw_noise(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
         return draw_noise(self.config, shape, rng)
 
     def sample_real(self) -> np.ndarray:
-        """A minibatch of m real samples per member, (P, m, dim)."""
+        """A minibatch of m real packs per member, (P, m, pack * dim)."""
         m = self.config.batch
-        return self.mixture.sample(self.P * m, self.rng["data"]).reshape(self.P, m, -1)
+        return self.mixture.sample(self.P * m * self.pack, self.rng["data"]).reshape(
+            self.P, m, -1)
 
     def training_noise(self) -> np.ndarray:
         """A minibatch of G's noise, (P, m, noise_dim)."""
@@ -163,7 +186,7 @@ class GAN:
     def discriminator_step(self) -> float:
         m = self.config.batch
         self.d_input[:, :m] = self.sample_real()
-        self.d_input[:, m:] = self.G.forward(self.training_noise())
+        self.d_input[:, m:] = self._packed(self.G.forward(self.training_noise()))
         logits = self.D.forward(self.d_input)
         value, grad_real, grad_fake = self.loss.discriminator(logits[:, :m], logits[:, m:])
         self.d_grad[:, :m] = grad_real
@@ -176,12 +199,16 @@ class GAN:
 
     def generator_step(self) -> float:
         fake = self.G.forward(self.training_noise())
-        logits = self.D.forward(fake)
+        logits = self.D.forward(self._packed(fake))
         value, grad = self.loss.generator(logits)
         grad_fake = self.D.backward(grad, input_grad=True, param_grads=False)
-        self.G.backward(grad_fake, input_grad=False)
+        self.G.backward(grad_fake.reshape(fake.shape), input_grad=False)
         self.opt_g.step()
         return float(value[0])
+
+    def _packed(self, x: np.ndarray) -> np.ndarray:
+        """(P, n * pack, dim) -> (P, n, pack * dim): consecutive samples side by side."""
+        return x.reshape(x.shape[0], x.shape[1] // self.pack, -1)
 
     def iteration(self) -> tuple[float, float]:
         """One iteration of Algorithm 1; returns (last D loss, G loss)."""
@@ -194,7 +221,8 @@ class GAN:
         return np.array(self.G.forward(z)[0], dtype=np.float64)
 
     def discriminate(self, x: np.ndarray) -> np.ndarray:
-        """D's output at points x (n, dim): a probability for BCE losses, else the raw score."""
+        """D's output at points x (n, pack * dim): a probability for BCE losses, else the
+        raw score. With packing, pass packs (`pack_points`)."""
         self.D.eval()
         try:
             logits = np.array(self.D.forward(np.asarray(x)[None])[0, :, 0], dtype=np.float64)
@@ -255,6 +283,8 @@ class Trainer:
         self.eval_noise = self.gan.draw_noise((1, n, config.noise_dim), eval_rng)
         self.eval_real = self.mixture.sample(n, eval_rng)
         self.kde_noise = eval_rng.standard_normal((n, self.mixture.dim))
+        self.eval_validation = self.mixture.sample(PARZEN_VALIDATION, eval_rng)
+        self.snapshots: list[tuple[int, np.ndarray]] = []  # (step, G samples) per evaluation
 
     @classmethod
     def resume(cls, run_dir: Path, overrides: dict | None = None) -> Trainer:
@@ -318,6 +348,11 @@ class Trainer:
             lines = [json.loads(line) for line in metrics_path.read_text().splitlines() if line]
             # Evaluations after the checkpoint are redone by the resumed run.
             self.records = [r for r in lines if r["step"] <= self.step and not r.get("diverged")]
+        snapshots_path = self.run_dir / "snapshots.npz"
+        if snapshots_path.is_file():
+            with np.load(snapshots_path, allow_pickle=False) as data:
+                self.snapshots = [(int(t), x) for t, x in zip(data["steps"], data["fake"],
+                                                              strict=True) if t <= self.step]
         self.last_good = self.gan.state_dict()
 
     # ------------------------------------------------------------ files
@@ -329,6 +364,13 @@ class Trainer:
         text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in self.records)
         atomic_write_text(self.run_dir / "metrics.jsonl", text)
 
+    def _write_snapshots(self) -> None:
+        if not self.config.snapshot_samples or not self.snapshots:
+            return
+        steps, fakes = zip(*self.snapshots, strict=True)
+        atomic_save_npz(self.run_dir / "snapshots.npz",
+                        {"steps": np.array(steps, dtype=np.int64), "fake": np.stack(fakes)})
+
     def _write_checkpoint(self, state: dict[str, np.ndarray]) -> None:
         arrays = dict(state)
         arrays["version"] = np.array(CHECKPOINT_VERSION)
@@ -339,22 +381,42 @@ class Trainer:
         atomic_save_npz(self.run_dir / "checkpoint.npz", arrays)
 
     # ------------------------------------------------------------ evaluation
+    def _packs(self, x: np.ndarray) -> np.ndarray:
+        """Points (n, dim) as D's inputs: packs of `pack` consecutive points."""
+        pack = self.config.pack
+        return x[: len(x) - len(x) % pack].reshape(-1, pack * x.shape[1])
+
     def evaluate(self) -> dict:
-        gan, mixture = self.gan, self.mixture
+        """One line of metrics.jsonl: the cheap metrics always, the expensive ones every
+        `expensive_every` evaluations and at the final step, then the collapse detector."""
+        gan, mixture, config = self.gan, self.mixture, self.config
         fake = gan.generate(self.eval_noise)
         record: dict = {"step": self.step, "wall_seconds": round(time.perf_counter() - self.t0, 3)}
         if self.loss_count:
             record["loss_d"] = float(self.loss_sums[0] / self.loss_count)
             record["loss_g"] = float(self.loss_sums[1] / self.loss_count)
-        record["d_real"] = float(gan.discriminate(self.eval_real).mean())
-        record["d_fake"] = float(gan.discriminate(fake).mean())
+        record["d_real"] = float(gan.discriminate(self._packs(self.eval_real)).mean())
+        record["d_fake"] = float(gan.discriminate(self._packs(fake)).mean())
         record["grad_norm_d"], record["grad_norm_g"] = gan.grad_norms()
-        record.update(metrics.mode_statistics(mixture, fake))
-        d = gan.discriminate if gan.loss.output_is_probability else None
-        record.update(metrics.jsd_estimate(mixture, fake, self.eval_real, self.kde_noise, d))
+        # D* compares D with p_data / (p_data + p_g) point by point: a packed D has no
+        # value at a single point.
+        pointwise = gan.loss.output_is_probability and config.pack == 1
+        d = gan.discriminate if pointwise else None
+        record.update(metrics.sample_metrics(mixture, fake, self.eval_real, self.kde_noise, d))
+        index = sum(1 for r in self.records if not r.get("diverged"))
+        final = self.step == config.steps
+        every = config.expensive_every
+        if final or (every and index % every == 0):
+            record.update(metrics.expensive_metrics(mixture, fake, self.eval_real,
+                                                    self.eval_validation))
+        record["events"] = metrics.collapse_events(self.records, record)
         self.loss_sums[...] = 0.0
         self.loss_count = 0
         self.last_fake = fake
+        if config.snapshot_samples:
+            kept = fake[: config.snapshot_samples].astype(np.float32)
+            self.snapshots = [(t, x) for t, x in self.snapshots if t < self.step]
+            self.snapshots.append((self.step, kept))
         return record
 
     def _surface(self) -> dict[str, np.ndarray]:
@@ -365,6 +427,8 @@ class Trainer:
         hi = np.maximum(hi, np.percentile(fake, 99, axis=0))
         pad = 0.15 * (hi - lo)
         lo, hi = lo - pad, hi + pad
+        if self.config.pack > 1:
+            return {}  # a packed D has no value at a single point
         if self.mixture.dim == 1:
             xs = np.linspace(lo[0], hi[0], 1000)
             return {"grid_x": xs, "d_values": self.gan.discriminate(xs[:, None])}
@@ -434,6 +498,7 @@ class Trainer:
         record = self.evaluate()
         self.records.append(record)
         self._write_metrics()
+        self._write_snapshots()
         self.last_good = self.gan.state_dict()
         self._write_checkpoint(self.last_good)
         return record
@@ -464,10 +529,14 @@ class Trainer:
             "steps_per_second": round(steps_done / train_seconds, 2) if train_seconds > 0 else None,
             "diverged": diverged,
         }
-        for key in ("modes_total", "modes_covered", "modes_covered_20", "high_quality_fraction",
-                    "reverse_kl", "jsd_estimate", "jsd_stderr", "kde_bandwidth", "d_dstar_gap",
-                    "mode_histogram"):
+        for key in SUMMARY_KEYS:
             summary[key] = last.get(key)
+        # The expensive metrics of the last evaluation that has them (the final one, unless
+        # the run diverged before it).
+        expensive = [r for r in good if "precision" in r]
+        for key in EXPENSIVE_KEYS:
+            summary[key] = expensive[-1].get(key) if expensive else None
+        summary["events"] = [e for r in good for e in r.get("events", [])]
         if diverged:
             summary["diverged_at_step"] = self.step
             summary["diverged_reason"] = reason
