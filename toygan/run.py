@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 import time
@@ -21,7 +22,10 @@ from .optim import OPTIMIZERS
 from .train import RUN_FILES, CheckpointError, Diverged, Trainer
 
 EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 3, 130
-OWN_FILES = (*RUN_FILES, "samples.npz", "samples.png", "discriminator.png", "curves.png")
+# Imported lazily by main (matplotlib); the names are plots.PLOT_FILES and plots.GIF_FILE.
+PLOT_NAMES = ("samples.png", "snapshots.png", "discriminator.png", "curves.png",
+              "mode_mass.png", "coverage.png", "training.gif")
+OWN_FILES = (*RUN_FILES, "samples.npz", *PLOT_NAMES)
 
 
 class UsageError(Exception):
@@ -85,8 +89,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clip", type=float, help=f"critic weight clip, wasserstein (default {d.clip})")
     p.add_argument("--dropout", type=float, help=f"D dropout probability (default {d.dropout})")
     p.add_argument("--dtype", choices=("float32", "float64"), help=f"(default {d.dtype})")
+    p.add_argument("--pack", type=int, help="PacGAN packing: D judges packs of this many "
+                   f"samples (default {d.pack}; numpy backend)")
+    p.add_argument("--expensive-every", type=int, help="evaluations between the expensive "
+                   "metrics (Parzen, precision/recall, density/coverage); 0: final only "
+                   f"(default {d.expensive_every})")
+    p.add_argument("--snapshot-samples", type=int, help="G samples kept per evaluation for "
+                   f"the snapshot grid and GIF; 0: none (default {d.snapshot_samples})")
     p.add_argument("--backend", choices=BACKENDS, help="auto picks the best available; "
-                   "only numpy exists so far")
+                   "cuda when CuPy sees a GPU, else numpy; emu runs the CUDA kernels on the CPU")
     p.add_argument("--config", type=Path, help="take options from a JSON file (a run's "
                    "config.json reproduces the run); options given here override it")
     p.add_argument("--out", type=Path, help="run directory (default runs/<preset>-<time>)")
@@ -94,13 +105,16 @@ def build_parser() -> argparse.ArgumentParser:
                    "checkpoint (--steps may be raised)")
     p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
+    p.add_argument("--gif", action="store_true", help="also write training.gif, an "
+                   "animation of G's samples (python -m toygan.plot RUN_DIR --gif later)")
     p.add_argument("--quiet", action="store_true", help="no progress, only errors")
     return p
 
 
 OPTION_KEYS = ("loss", "k", "steps", "batch", "lr_d", "lr_g", "optimizer", "hidden",
                "g_activation", "d_activation", "noise_dim", "noise", "seed", "eval_every",
-               "eval_samples", "clip", "dropout", "dtype", "backend")
+               "eval_samples", "clip", "dropout", "dtype", "backend", "pack",
+               "expensive_every", "snapshot_samples")
 
 
 class Progress:
@@ -215,10 +229,20 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_plots and (run_dir / "samples.npz").is_file():
         from . import plots  # matplotlib only when plotting
 
-        plots.make_all(run_dir)
+        plots.make_all(run_dir, gif=args.gif)
     if not args.quiet:
         print(format_summary(summary, run_dir))
     return code
+
+
+def _event_counts(events: list[dict]) -> str:
+    if not events:
+        return "none"
+    kinds: dict[str, list[int]] = {}
+    for event in events:
+        kinds.setdefault(event["kind"].replace("_", " "), []).append(event["step"])
+    return "; ".join(f"{kind} x{len(steps)} (first at step {steps[0]})"
+                     for kind, steps in kinds.items())
 
 
 def format_summary(summary: dict, run_dir: Path) -> str:
@@ -236,6 +260,12 @@ def format_summary(summary: dict, run_dir: Path) -> str:
         f"reverse KL         {fmt(summary['reverse_kl'], '.4f')} nats",
         f"JSD estimate       {fmt(summary['jsd_estimate'], '.4f')} "
         f"+- {fmt(summary['jsd_stderr'], '.4f')} nats",
+        f"mode entropy       {fmt(summary.get('mode_entropy'), '.3f')} nats "
+        f"(log {summary['modes_total']} = {math.log(summary['modes_total']):.3f})",
+        f"precision/recall   {fmt(summary.get('precision'), '.3f')} / "
+        f"{fmt(summary.get('recall'), '.3f')} (k=3); coverage "
+        f"{fmt(summary.get('coverage'), '.3f')} (k=5)",
+        f"collapse events    {_event_counts(summary.get('events') or [])}",
         f"diverged           {summary['diverged']}",
     ]
     return "\n".join(lines)
