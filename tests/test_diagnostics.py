@@ -354,3 +354,11 @@ def test_cli_packs_draws_the_gif_and_prints_the_diagnostics(tmp_path, capsys):
     for name in ("training.gif", "snapshots.png", "mode_mass.png", "coverage.png"):
         assert (out / name).stat().st_size > 1000
     assert not (out / "discriminator.png").exists()  # a packed D has no pointwise surface
+
+
+def test_resume_may_change_the_snapshot_size(tmp_path):
+    Trainer(small(steps=20, snapshot_samples=50), tmp_path).run()
+    Trainer.resume(tmp_path, {"steps": 40, "snapshot_samples": 100}).run()
+    with np.load(tmp_path / "snapshots.npz") as data:
+        assert data["steps"].tolist() == [0, 10, 20, 30, 40]
+        assert data["fake"].shape == (5, 50, 2)  # the smaller size, for every evaluation

@@ -125,7 +125,8 @@ def plot_samples(run_dir: Path) -> Path:
 def snapshot_arrays(samples: dict, mixture: GaussianMixture, panels: int = 8) -> dict:
     """Evenly spaced snapshots (always the first and the last) and one fixed box for all
     panels: the data's support widened to hold the middle 98 % of every snapshot, capped at
-    3x the data's span so that one exploded snapshot does not shrink the rest to a dot."""
+    3x the data's span (plus a 5 % margin) so that one exploded snapshot does not shrink the
+    rest to a dot."""
     steps, fake = samples["snapshot_steps"], samples["snapshot_fake"]
     chosen = np.unique(np.round(np.linspace(0, len(steps) - 1, min(panels, len(steps)))))
     chosen = chosen.astype(int)
@@ -399,8 +400,8 @@ def plot_mode_mass(run_dir: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(11, max(3.5, 0.22 * k + 2.0)))
     edges = np.concatenate([steps, [steps[-1] + (steps[-1] - steps[-2] if len(steps) > 1 else 1)]])
     mesh = ax.pcolormesh(edges, np.arange(k + 1) - 0.5, mass, cmap="viridis", shading="flat",
-                         vmin=0.0, vmax=max(float(mass.max()), 2.0 * float(mixture.weights.max())))
-    fig.colorbar(mesh, ax=ax, label="share of all G samples (high quality, nearest this mode)")
+                         vmin=0.0, vmax=max(float(mass.max()), float(mixture.weights.max())))
+    fig.colorbar(mesh, ax=ax, label="share of all G samples")
     ax.set_ylabel("mode index")
     ax.set_xlabel("iteration (each column: one evaluation)")
     ax.set_ylim(k - 0.5, -0.5)

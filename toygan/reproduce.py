@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import Config
-from .train import Diverged, Trainer, atomic_write_text
+from .train import CheckpointError, Diverged, Trainer, atomic_write_text
 
 PROTOCOLS = {
     "pacgan-ring": ("ring8_pacgan", ""),
@@ -72,6 +72,9 @@ def run_one(config: Config, run_dir: Path, quiet: bool) -> dict:
         summary = json.loads(summary_path.read_text())
         if summary.get("steps") == config.steps or summary.get("diverged"):
             return summary
+        if summary.get("steps", 0) > config.steps:
+            raise CheckpointError(f"{run_dir} holds a run of {summary['steps']} iterations, "
+                                  f"more than --steps {config.steps}; use another --out")
     if (run_dir / "checkpoint.npz").is_file():
         trainer = Trainer.resume(run_dir, {"steps": config.steps})
     else:
@@ -131,10 +134,21 @@ def format_markdown(name: str, preset: str, steps: int, rows: list[dict], second
         lines.append(f"| toygan {row['name']} | {row['seeds']}{note} | {pm(row['modes'], 1)} | "
                      f"{pm(row['high_quality_percent'], 1)} | {kl} |")
     for method, (m, ms, q, qs, k, ks) in PUBLISHED.get(preset, {}).items():
-        lines.append(f"| published {method} (PacGAN Table 1) | 10 | {m} +- {ms} | {q} +- {qs} | "
-                     f"{k} +- {ks} |")
+        lines.append(f"| published {method} (PacGAN Table 1) | 10 | {m:.1f} +- {ms:.1f} | "
+                     f"{q:.1f} +- {qs:.1f} | {k:.2f} +- {ks:.2f} |")
     lines += ["", f"Wall time: {seconds:.0f} s.", ""]
     return "\n".join(lines)
+
+
+def _strict_json(value):
+    """NaN (a column with no defined value) as null: JSON has no NaN."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, (list, tuple)):
+        return [_strict_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _strict_json(v) for k, v in value.items()}
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,7 +184,11 @@ def main(argv: list[str] | None = None) -> int:
             if not args.quiet:
                 print(f"{args.name}: pack {pack}, seed {seed} ({args.steps} iterations)",
                       file=sys.stderr, flush=True)
-            summary = run_one(config, out / f"pack{pack}-seed{seed}", args.quiet)
+            try:
+                summary = run_one(config, out / f"pack{pack}-seed{seed}", args.quiet)
+            except CheckpointError as err:
+                print(f"toygan.reproduce: error: {err}", file=sys.stderr)
+                return 2
             summaries.setdefault(pack, []).append(summary)
     rows = table_rows(summaries, suffix)
     seconds = time.perf_counter() - t0
@@ -178,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write_text(out / "table.md", text)
     atomic_write_text(out / "table.json", json.dumps(
         {"name": args.name, "preset": preset, "steps": args.steps, "seeds": args.seeds,
-         "rows": rows, "published": PUBLISHED.get(preset, {}),
+         "rows": _strict_json(rows), "published": PUBLISHED.get(preset, {}),
          "wall_seconds": round(seconds, 1)}, indent=2) + "\n")
     print(text)
     return 0

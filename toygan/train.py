@@ -368,8 +368,10 @@ class Trainer:
         if not self.config.snapshot_samples or not self.snapshots:
             return
         steps, fakes = zip(*self.snapshots, strict=True)
+        n = min(len(x) for x in fakes)  # a resume may have changed --snapshot-samples
         atomic_save_npz(self.run_dir / "snapshots.npz",
-                        {"steps": np.array(steps, dtype=np.int64), "fake": np.stack(fakes)})
+                        {"steps": np.array(steps, dtype=np.int64),
+                         "fake": np.stack([x[:n] for x in fakes])})
 
     def _write_checkpoint(self, state: dict[str, np.ndarray]) -> None:
         arrays = dict(state)
