@@ -265,14 +265,14 @@ def events(records: list[dict]) -> list[dict]:
     return out
 
 
-def _mark_events(ax, marks: list[dict]) -> None:
+def _mark_events(ax, marks: list[dict], labelled: bool = True) -> None:
     seen = set()
     for event in marks:
         kind = event["kind"]
         colour = EVENT_COLOURS.get(kind, "black")
         style = "--" if kind == "diverged" else ":"
-        ax.axvline(event["step"], color=colour, ls=style, lw=1.4,
-                   label=None if kind in seen else kind.replace("_", " "))
+        label = kind.replace("_", " ") if labelled and kind not in seen else None
+        ax.axvline(event["step"], color=colour, ls=style, lw=1.4, label=label)
         seen.add(kind)
 
 
@@ -354,7 +354,6 @@ def plot_curves(run_dir: Path) -> Path:
     ax.set_ylabel("data units (Frechet: squared)")
     ax.set_title("transport distances")
     ax = axes[2, 2]
-    ax.plot(*series(good, "loglik_data_of_g"), color=FAKE, label="E_G[log p_data] (exact)")
     ax.plot(*series(good, "parzen_loglik"), "o-", color=REAL, ms=4,
             label="Parzen log-lik. of test data")
     ax.plot(*series(good, "loglik_test_exact"), "s", color=GREY, ms=4,
@@ -363,10 +362,16 @@ def plot_curves(run_dir: Path) -> Path:
     ax.set_title("log-likelihoods: exact and the paper's Parzen estimate")
     lows = [v for key in ("loglik_test_exact", "parzen_loglik")
             for v in series(good, key)[1]]
-    if lows:  # a far-off G has log p_data of -1e3 and more: keep the data's scale in view
-        ax.set_ylim(min(lows) - 8.0, max(lows) + 1.0)
-    for ax in axes.ravel():
-        _mark_events(ax, marks)
+    if lows:
+        ax.set_ylim(min(lows) - 3.0, max(lows) + 1.0)
+    # G's own samples under p_data reach -1e3 nats while G is far off: their own axis.
+    right = ax.twinx()
+    right.plot(*series(good, "loglik_data_of_g"), color=FAKE, label="E_G[log p_data] (exact)")
+    right.set_yscale("symlog")
+    right.set_ylabel("E_G[log p_data], symlog", color=FAKE)
+    right.legend(loc="center right", framealpha=0.85)
+    for i, ax in enumerate(axes.ravel()):
+        _mark_events(ax, marks, labelled=i == 0)
         ax.legend(loc="best", framealpha=0.85)
         ax.grid(alpha=0.3)
     for ax in axes[2]:
@@ -445,10 +450,11 @@ def plot_coverage(run_dir: Path) -> Path | None:
                label="mode missed")
     ax.set_xlabel("mode index")
     ax.set_ylabel("share")
+    ax.set_ylim(0, 1.4 * max(float(arrays["share"].max()), float(arrays["weights"].max())))
     ax.set_xticks(index if k <= 30 else index[:: math.ceil(k / 30)])
     ax.set_title(f"coverage at step {arrays['step']}: {k - int(missed.sum())}/{k} modes, "
                  f"{arrays['high_quality_fraction']:.0%} of samples of high quality")
-    ax.legend(loc="upper right", framealpha=0.9)
+    ax.legend(loc="upper center", ncol=3, fontsize=9, framealpha=0.9)
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, Path(run_dir) / "coverage.png")
 
