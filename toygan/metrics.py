@@ -1,8 +1,9 @@
 """Figures of a generator's samples against the known data distribution.
 
 Every function documents its definition and source. The evaluation of a run calls the cheap
-ones at every evaluation and the expensive ones (`EXPENSIVE`) at a configurable cadence;
-`collapse_events` reads the sequence of evaluations and flags collapse and mode hopping.
+ones (`sample_metrics`) at every evaluation and the expensive ones (`expensive_metrics`) at
+a configurable cadence; `collapse_events` reads the sequence of evaluations and flags
+collapse and mode hopping.
 
 Mode statistics follow VEEGAN (Srivastava et al., 2017) and PacGAN (Lin et al., 2018); the
 divergences use exact densities of p_data and a Gaussian KDE of G's samples (p_g is only
