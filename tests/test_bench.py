@@ -1,0 +1,93 @@
+"""toygan.bench: the FLOP count, the harness's table and files, missing peers reported."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from toygan import bench
+from toygan.config import Config
+
+
+def test_flops_per_iteration_by_hand_at_batch_512():
+    # G 2-128-128-2: 16896 weights; D 2-128-128-1: 16768; first layers 256 each.
+    # D step: G fwd (m) + D fwd and weight grads (2m) + D input grads but the first (2m);
+    # G step: G fwd, D fwd, D input grads (all), G weight grads, G input grads but the first.
+    m, g, d = 512, 16896, 16768
+    d_step = m * g + 2 * m * d * 2 + 2 * m * (d - 256)
+    g_step = m * g + m * d + m * d + m * g + m * (g - 256)
+    assert bench.flops_per_iteration(bench.workload(512)) == 2 * (d_step + g_step)
+    assert bench.flops_per_iteration(bench.workload(512)) / 1e6 == pytest.approx(205.8, abs=0.05)
+
+
+def test_flops_grow_with_k_and_batch():
+    one = bench.flops_per_iteration(Config(batch=64, k=1))
+    two = bench.flops_per_iteration(Config(batch=64, k=2))
+    d_step = two - one
+    assert 0 < d_step < one
+    assert bench.flops_per_iteration(Config(batch=128, k=1)) == 2 * one
+
+
+def test_matmul_ceiling_is_a_plausible_rate():
+    rate = bench.matmul_ceiling(size=256, repeats=2)
+    assert 1e8 < rate < 1e14
+
+
+def test_run_bench_table_and_files(tmp_path, capsys):
+    code = bench.main(["--batches", "8,16", "--contestants", "toygan-numpy", "--repeats", "2",
+                       "--warmup", "1", "--iterations", "3", "--out", str(tmp_path)])
+    assert code == 0
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert len(files) == 2 and files[0].endswith("-bench.json") and files[1].endswith(".md")
+    result = json.loads((tmp_path / files[0]).read_text())
+    assert [r["batch"] for r in result["rows"]] == [8, 16]
+    for row in result["rows"]:
+        assert row["contestant"] == "toygan-numpy" and len(row["rates"]) == 2
+        assert row["min"] <= row["median"] <= row["max"] and row["min"] > 0
+        assert row["ratio_to_toygan_best"] == 1.0
+        assert row["flops"] == bench.flops_per_iteration(bench.workload(row["batch"]))
+        assert row["peak_memory_mb"] > 10
+        assert 0 < row["ceiling_fraction"] < 1
+    text = capsys.readouterr().out
+    assert "| toygan-numpy | 8 |" in text and "GFLOP/s" in text
+
+
+def test_a_missing_peer_is_reported_not_run(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch raises ImportError
+    assert "not installed" in bench.available("torch-cpu-eager")
+    result = bench.run_bench(batches=(8,), contestants=("torch-cpu-eager",), warmup=0,
+                             repeats=1, iterations=1)
+    assert result["rows"] == [] and "not installed" in result["skipped"]["torch-cpu-eager"]
+    assert "not run: PyTorch is not installed" in bench.format_markdown(result)
+
+
+def test_a_failing_contestant_is_a_row_with_its_error():
+    result = {"device": "x", "date": "d", "command": "c", "machine": "m", "workload": "w",
+              "matmul_ceiling_gflops": 1.0, "skipped": {},
+              "rows": [{"contestant": "toygan-numpy", "batch": 8, "error": "ValueError: boom"}]}
+    assert "failed: ValueError: boom" in bench.format_markdown(result)
+
+
+@pytest.mark.parametrize("argv", [["--batches", "a"], ["--contestants", "jax"],
+                                  ["--repeats", "0"]])
+def test_bad_arguments_exit_2(argv, tmp_path):
+    with pytest.raises(SystemExit) as err:
+        bench.main([*argv, "--out", str(tmp_path)])
+    assert err.value.code == 2
+
+
+def test_the_torch_peer_starts_from_toygans_parameters():
+    torch = pytest.importorskip("torch")
+    import numpy as np
+
+    from toygan.train import GAN
+
+    config = bench.workload(16)
+    gan = GAN(config, config.validate())
+    z = np.random.default_rng(0).standard_normal((1, 16, 2)).astype(np.float32)
+    for mlp in (gan.G, gan.D):
+        ours = mlp.forward(z).copy()
+        theirs = bench.torch_network(mlp)(torch.from_numpy(z[0])).detach().numpy()
+        np.testing.assert_allclose(theirs, ours[0], rtol=1e-5, atol=1e-6)

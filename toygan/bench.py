@@ -1,0 +1,338 @@
+"""`python -m toygan.bench`: one Algorithm-1 iteration, toygan against its peers.
+
+Workload: the default mixture8 model and optimiser of `python -m toygan.run mixture8` --
+G: z (2-D N(0, I)) -> 128 -> 128 -> 2, D: 2 -> 128 -> 128 -> 1, ReLU, He/Glorot init;
+non-saturating G loss; Adam lr 2e-4, betas (0.5, 0.999) for both; k = 1 -- at batch sizes
+64, 512 and 4096, float32. One iteration = one D step on m real and m generated samples
+(fresh draws) and one G step on m fresh noise samples.
+
+Contestants, where available: toygan `numpy`; PyTorch CPU eager (`pip install
+torch==2.13.0`; same architecture, the same initial parameters copied from toygan, the same
+optimiser and loss, its own random draws); on a GPU: toygan `cuda` with per-op kernels and
+PyTorch CUDA eager. Each contestant and batch size runs in its own process (a clean peak
+RSS, thread pools that do not meet): warm-up iterations first (excluded), then `repeats`
+timed blocks of `iterations` each; on a GPU the block is timed with device events.
+
+Printed and written to bench/results/<device>-<date>.json and .md: iterations/s (min,
+median, max over blocks), each contestant's ratio to toygan's best in the same run, the
+FLOPs of one iteration (matrix products; `flops_per_iteration`), the fraction of the
+machine's float32 matmul ceiling, measured in the same run, and the peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import multiprocessing
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .config import Config
+
+BATCHES = (64, 512, 4096)
+CONTESTANTS = ("toygan-numpy", "torch-cpu-eager", "toygan-cuda", "torch-cuda-eager")
+
+
+def workload(batch: int) -> Config:
+    """The default run's model and optimiser at minibatch size `batch`."""
+    return Config(preset="mixture8", batch=batch, backend="numpy", dtype="float32")
+
+
+def flops_per_iteration(config: Config, dim: int = 2) -> int:
+    """Multiply-adds x 2 of the matrix products of one iteration (k D steps + 1 G step).
+
+    D step: G forward (m), D forward and backward on 2m (weight gradients of every layer,
+    input gradients of every layer but the first). G step: G forward (m), D forward (m),
+    D's input gradients of every layer (no weight gradients), G's weight gradients and its
+    input gradients but the first layer's. Elementwise work is not counted.
+    """
+    m = config.batch
+    g = [config.noise_dim, *config.hidden, dim]
+    d = [dim, *(config.d_hidden or config.hidden), 1]
+    g_mm = sum(a * b for a, b in zip(g[:-1], g[1:], strict=True))
+    d_mm = sum(a * b for a, b in zip(d[:-1], d[1:], strict=True))
+    g_first, d_first = g[0] * g[1], d[0] * d[1]
+    d_step = m * g_mm + 2 * m * d_mm * 2 + 2 * m * (d_mm - d_first)
+    g_step = m * g_mm + m * d_mm + m * d_mm + m * g_mm + m * (g_mm - g_first)
+    return 2 * (config.k * d_step + g_step)
+
+
+def matmul_ceiling(size: int = 2048, repeats: int = 5) -> float:
+    """The float32 matrix-product rate of this machine (FLOP/s), best of `repeats`."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size), dtype=np.float32)
+    b = rng.standard_normal((size, size), dtype=np.float32)
+    out = np.empty_like(a)
+    np.matmul(a, b, out=out)
+    best = np.inf
+    for _ in range(repeats):
+        t = time.perf_counter()
+        np.matmul(a, b, out=out)
+        best = min(best, time.perf_counter() - t)
+    return 2.0 * size**3 / best
+
+
+# ------------------------------------------------------------------ contestants
+def _toygan_step(backend: str, batch: int):
+    from .train import make_gan
+
+    config = workload(batch)
+    config.backend = backend
+    gan = make_gan(config, config.validate())
+    sync = None
+    if backend == "cuda":
+        import cupy
+
+        sync = cupy.cuda.runtime.deviceSynchronize
+    return gan.iteration, sync
+
+
+def torch_network(mlp, device: str = "cpu"):
+    """A toygan ReLU MLP as torch.nn.Sequential with the same parameters (W transposed:
+    torch keeps (out, in))."""
+    import torch
+
+    layers = []
+    for layer, where in mlp.slices():
+        lin = torch.nn.Linear(layer.n_in, layer.n_out)
+        flat = mlp.params[0, where]
+        nw = layer.n_in * layer.n_out
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(flat[:nw].reshape(layer.n_in, layer.n_out).T))
+            lin.bias.copy_(torch.from_numpy(flat[nw:]))
+        layers += [lin, torch.nn.ReLU()]
+    return torch.nn.Sequential(*layers[:-1]).to(device)
+
+
+def _torch_step(batch: int, device: str):
+    import torch
+
+    from .distributions import preset
+    from .train import GAN
+
+    config = workload(batch)
+    mixture = config.validate()
+    reference = GAN(config, mixture)  # toygan's initial parameters, copied below
+    G, D = torch_network(reference.G, device), torch_network(reference.D, device)
+    opt_g = torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), lr=config.lr_d, betas=(0.5, 0.999))
+    means = torch.tensor(preset("mixture8").means, dtype=torch.float32, device=device)
+    std = float(mixture.stds[0, 0])
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    ones = torch.ones(batch, 1, device=device)
+    zeros = torch.zeros(batch, 1, device=device)
+    target_d = torch.cat([ones, zeros])
+
+    def step() -> None:
+        component = torch.randint(0, len(means), (batch,), device=device)
+        real = means[component] + std * torch.randn(batch, 2, device=device)
+        fake = G(torch.randn(batch, config.noise_dim, device=device))
+        loss_d = bce(D(torch.cat([real, fake.detach()])), target_d) * 2.0  # sum of two means
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+        fake = G(torch.randn(batch, config.noise_dim, device=device))
+        loss_g = bce(D(fake), ones)  # non-saturating: -log D(G(z))
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+
+    sync = torch.cuda.synchronize if device == "cuda" else None
+    return step, sync
+
+
+def available(contestant: str) -> str | None:
+    """None when the contestant can run here, else why not."""
+    if contestant.startswith("torch"):
+        try:
+            import torch
+        except ImportError:
+            return "PyTorch is not installed (pip install torch==2.13.0)"
+        if contestant == "torch-cuda-eager" and not torch.cuda.is_available():
+            return "no GPU visible to PyTorch"
+    if contestant == "toygan-cuda":
+        from .launch import cuda_available
+
+        if not cuda_available():
+            return "no CuPy or no GPU"
+    return None
+
+
+def _measure(contestant: str, batch: int, warmup: int, repeats: int, iterations: int,
+             queue) -> None:
+    """Child process: time one contestant at one batch size, report through `queue`."""
+    try:
+        if contestant == "toygan-numpy":
+            step, sync = _toygan_step("numpy", batch)
+        elif contestant == "toygan-cuda":
+            step, sync = _toygan_step("cuda", batch)
+        else:
+            step, sync = _torch_step(batch, "cuda" if "cuda" in contestant else "cpu")
+        for _ in range(warmup):
+            step()
+        if sync:
+            sync()
+        rates = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            for _ in range(iterations):
+                step()
+            if sync:
+                sync()
+            rates.append(iterations / (time.perf_counter() - t))
+        peak = _peak_memory(contestant)
+        queue.put({"rates": rates, "peak_memory_mb": peak})
+    except Exception as err:  # reported in the table, not fatal to the other contestants
+        queue.put({"error": f"{type(err).__name__}: {err}"})
+
+
+def _peak_memory(contestant: str) -> float:
+    if contestant.endswith("cuda") or "cuda-" in contestant:
+        if contestant.startswith("torch"):
+            import torch
+
+            return torch.cuda.max_memory_allocated() / 2**20
+        import cupy
+
+        return cupy.get_default_memory_pool().total_bytes() / 2**20
+    # ru_maxrss is in KiB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure(contestant: str, batch: int, warmup: int = 20, repeats: int = 5,
+            iterations: int | None = None) -> dict:
+    """Time `contestant` at `batch` in a fresh process; {"rates": [...], ...} or {"error"}."""
+    if iterations is None:  # about 0.2-0.5 s per block on this kind of machine
+        iterations = max(5, min(400, 40000 // batch))
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    child = context.Process(target=_measure,
+                            args=(contestant, batch, warmup, repeats, iterations, queue))
+    child.start()
+    result = queue.get()
+    child.join()
+    result["iterations_per_block"] = iterations
+    return result
+
+
+# ------------------------------------------------------------------ the table
+def device_name() -> str:
+    from .launch import cuda_available
+
+    if cuda_available():
+        import cupy
+
+        name = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
+        return name.replace(" ", "-").lower()
+    return f"cpu-{os.cpu_count()}core"
+
+
+def run_bench(batches=BATCHES, contestants=CONTESTANTS, warmup: int = 20, repeats: int = 5,
+              iterations: int | None = None, progress=None) -> dict:
+    """Every available contestant at every batch size, with the FLOP figures."""
+    ceiling = matmul_ceiling()
+    rows, skipped = [], {}
+    for contestant in contestants:
+        why = available(contestant)
+        if why:
+            skipped[contestant] = why
+            continue
+        for batch in batches:
+            if progress:
+                progress(f"{contestant} at batch {batch}")
+            result = measure(contestant, batch, warmup, repeats, iterations)
+            row = {"contestant": contestant, "batch": batch, **result}
+            if "rates" in result:
+                rates = sorted(result["rates"])
+                flops = flops_per_iteration(workload(batch))
+                median = float(np.median(rates))
+                row.update(min=rates[0], median=median, max=rates[-1],
+                           ms_per_iteration=1e3 / median, flops=flops,
+                           ceiling_fraction=flops * median / ceiling,
+                           floor_ms=1e3 * flops / ceiling)
+            rows.append(row)
+    for batch in batches:
+        ours = [r["median"] for r in rows if r["batch"] == batch and "median" in r
+                and r["contestant"].startswith("toygan")]
+        for r in rows:
+            if r["batch"] == batch and "median" in r and ours:
+                r["ratio_to_toygan_best"] = r["median"] / max(ours)
+    return {"device": device_name(), "date": datetime.date.today().isoformat(),
+            "command": "python -m toygan.bench " + " ".join(sys.argv[1:]),
+            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+            "matmul_ceiling_gflops": ceiling / 1e9, "rows": rows, "skipped": skipped,
+            "workload": "mixture8 default: G 2-128-128-2, D 2-128-128-1, ReLU, Adam 2e-4 "
+                        "(0.5, 0.999), non-saturating, k=1, float32"}
+
+
+def format_markdown(result: dict) -> str:
+    lines = [
+        f"# toygan.bench on {result['device']}, {result['date']}",
+        "",
+        f"Command: `{result['command']}`. Machine: {result['machine']}. Workload: "
+        f"{result['workload']}. float32 matmul ceiling measured in this run: "
+        f"{result['matmul_ceiling_gflops']:.1f} GFLOP/s.",
+        "",
+        "| contestant | batch | it/s (min / median / max) | ms/it | vs toygan best | "
+        "MFLOP/it | FLOP floor (ms) | of ceiling | peak memory (MB) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        if "error" in r:
+            lines.append(f"| {r['contestant']} | {r['batch']} | failed: {r['error']} |"
+                         " | | | | | |")
+            continue
+        lines.append(
+            f"| {r['contestant']} | {r['batch']} | {r['min']:.0f} / {r['median']:.0f} / "
+            f"{r['max']:.0f} | {r['ms_per_iteration']:.3f} | "
+            f"{r.get('ratio_to_toygan_best', float('nan')):.2f}x | {r['flops'] / 1e6:.1f} | "
+            f"{r['floor_ms']:.3f} | {100 * r['ceiling_fraction']:.1f} % | "
+            f"{r['peak_memory_mb']:.0f} |")
+    for name, why in result["skipped"].items():
+        lines.append(f"| {name} | | not run: {why} | | | | | | |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m toygan.bench", description=__doc__
+                                     .split("\n\n")[0])
+    parser.add_argument("--batches", default=",".join(map(str, BATCHES)))
+    parser.add_argument("--contestants", default=",".join(CONTESTANTS))
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--iterations", type=int, default=None,
+                        help="iterations per timed block (default: about 0.3 s worth)")
+    parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    args = parser.parse_args(argv)
+    try:
+        batches = [int(b) for b in args.batches.split(",")]
+    except ValueError:
+        parser.error(f"--batches must be integers like 64,512, got {args.batches!r}")
+    contestants = args.contestants.split(",")
+    unknown = set(contestants) - set(CONTESTANTS)
+    if unknown:
+        parser.error(f"unknown contestants {sorted(unknown)}; choose from {CONTESTANTS}")
+    if min(batches) < 1 or args.repeats < 1 or args.warmup < 0:
+        parser.error("batches and --repeats must be >= 1, --warmup >= 0")
+    result = run_bench(batches, contestants, args.warmup, args.repeats, args.iterations,
+                       progress=lambda text: print(f"bench: {text}", file=sys.stderr,
+                                                   flush=True))
+    text = format_markdown(result)
+    print(text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.out / f"{result['device']}-{result['date']}-bench"
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    stem.with_suffix(".md").write_text(text)
+    print(f"written: {stem}.json, {stem}.md", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
