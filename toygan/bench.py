@@ -194,7 +194,7 @@ def _measure(contestant: str, batch: int, warmup: int, repeats: int, iterations:
 
 
 def _peak_memory(contestant: str) -> float:
-    if contestant.endswith("cuda") or "cuda-" in contestant:
+    if "cuda" in contestant:
         if contestant.startswith("torch"):
             import torch
 

@@ -111,16 +111,22 @@ def _sq_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.maximum(d2, 0.0, out=d2)
 
 
+def _row_chunks(a: np.ndarray, b: np.ndarray, rows: int = 1024):
+    """(slice of a's rows, their squared distances to all of b), 1024 rows at a time: the
+    pairwise matrices stay bounded in memory for large sets."""
+    for start in range(0, len(a), rows):
+        where = slice(start, start + rows)
+        yield where, _sq_distances(a[where], b)
+
+
 def kde_log_prob(points: np.ndarray, centres: np.ndarray, bandwidth: float) -> np.ndarray:
     """log of the isotropic Gaussian KDE with the given centres and bandwidth, at points."""
     dim = centres.shape[1]
     log_norm = math.log(len(centres)) + 0.5 * dim * math.log(2.0 * math.pi * bandwidth**2)
     out = np.empty(len(points))
-    for start in range(0, len(points), 1024):  # bounded memory for large sets
-        chunk = points[start : start + 1024]
-        d2 = _sq_distances(chunk, centres)
+    for where, d2 in _row_chunks(points, centres):
         d2 *= -0.5 / bandwidth**2
-        out[start : start + 1024] = _log_sum_exp_rows(d2) - log_norm
+        out[where] = _log_sum_exp_rows(d2) - log_norm
     return out
 
 
@@ -369,10 +375,9 @@ def knn_radii(points: np.ndarray, k: int) -> np.ndarray:
     if not 1 <= k < len(points):
         raise ValueError(f"k = {k} needs at least {k + 1} points, got {len(points)}")
     radii = np.empty(len(points))
-    for start in range(0, len(points), 1024):
-        d2 = _sq_distances(points[start:start + 1024], points)
+    for where, d2 in _row_chunks(points, points):
         # Index k after sorting: index 0 is the point itself (distance 0).
-        radii[start:start + 1024] = np.sqrt(np.partition(d2, k, axis=1)[:, k])
+        radii[where] = np.sqrt(np.partition(d2, k, axis=1)[:, k])
     return radii
 
 
@@ -387,9 +392,8 @@ def _inside_counts(queries: np.ndarray, centres: np.ndarray, radii: np.ndarray) 
     a query on a centre with radius 0, or on a sphere, counts)."""
     counts = np.empty(len(queries), dtype=np.int64)
     r2 = radii**2
-    for start in range(0, len(queries), 1024):
-        d2 = _sq_distances(queries[start:start + 1024], centres)
-        counts[start:start + 1024] = np.count_nonzero(_within(d2, r2), axis=1)
+    for where, d2 in _row_chunks(queries, centres):
+        counts[where] = np.count_nonzero(_within(d2, r2), axis=1)
     return counts
 
 
@@ -419,8 +423,8 @@ def density_coverage(real: np.ndarray, fake: np.ndarray, k: int = 5) -> dict:
     density = _inside_counts(fake, real, radii).sum() / (k * len(fake))
     # Coverage asks, per real ball, whether any fake lies in it: nearest fake within r_i.
     nearest = np.empty(len(real))
-    for start in range(0, len(real), 1024):
-        nearest[start:start + 1024] = _sq_distances(real[start:start + 1024], fake).min(axis=1)
+    for where, d2 in _row_chunks(real, fake):
+        nearest[where] = d2.min(axis=1)
     coverage = np.mean(_within(nearest, radii**2))
     return {"density": float(density), "coverage": float(coverage)}
 
