@@ -60,7 +60,7 @@ def test_collapsed_generators_mode_statistics(g, covered, entropy):
 def test_shifted_ring_has_no_high_quality_sample():
     out = metrics.mode_statistics(RING, draw(RING) + np.array([0.5, 0.0]))
     assert out["modes_covered"] == 0 and out["high_quality_fraction"] == 0.0
-    assert out["reverse_kl"] is None and out["mode_entropy"] == 0.0
+    assert out["reverse_kl"] is None and out["mode_entropy"] is None
 
 
 # ------------------------------------------------------------- divergences
@@ -149,10 +149,13 @@ def test_parzen_of_a_perfect_generator_is_close_to_the_exact_log_likelihood():
                                         draw(RING, seed=3))
     assert out["parzen_sigma_at_grid_edge"] is False
     assert out["parzen_bias"] == pytest.approx(out["parzen_loglik"] - out["loglik_test_exact"])
-    assert -0.6 < out["parzen_bias"] < 0.1  # Parzen windows underestimate, a little here
+    assert -0.2 < out["parzen_bias"] < 0.05  # measured -0.03: Parzen underestimates a little
     collapsed = metrics.parzen_log_likelihood(RING, draw(one_mode(), seed=1),
                                               draw(RING, 1000, seed=2), draw(RING, seed=3))
-    assert collapsed["parzen_loglik"] < out["parzen_loglik"] - 10.0
+    # 7/8 of the test points are far from every sample: the window widens to reach them
+    # (sigma ~ the ring's scale, the grid anchored on the data) and the figure drops ~7 nats.
+    assert collapsed["parzen_sigma"] > 100 * out["parzen_sigma"]
+    assert collapsed["parzen_loglik"] < out["parzen_loglik"] - 5.0
     assert collapsed["loglik_test_exact"] == out["loglik_test_exact"]  # same test points
 
 
@@ -231,6 +234,16 @@ def test_detector_flags_coverage_drop_entropy_collapse_and_hopping():
                                    ) == []
 
 
+def test_detector_ignores_undefined_entropy_and_old_records():
+    off = record(100, [0] * 8)  # no high-quality sample: entropy undefined
+    off["mode_entropy"] = None
+    kinds = [e["kind"] for e in metrics.collapse_events([record(0, [30] * 8)], off)]
+    assert kinds == ["coverage_drop"]  # modes are lost; no entropy to have collapsed
+    old = {k: v for k, v in record(0, [30] * 8).items() if k != "mode_entropy"}
+    assert metrics.collapse_events([old], record(100, [240] + [0] * 7))[0]["kind"] == (
+        "coverage_drop")
+
+
 def test_detector_skips_diverged_markers_and_small_drops():
     history = [record(0, [30] * 8), {"step": 5, "diverged": True, "reason": "x"}]
     assert metrics.collapse_events(history, {"step": 5, "diverged": True}) == []
@@ -303,10 +316,9 @@ def test_packed_discriminator_input_and_generator_gradient():
         return float(value[0])
 
     params = gan.G.params.copy()
-    fake = gan.G.forward(z)
-    _, grad = gan.loss.generator(gan.D.forward(gan._packed(fake)))
-    grad_fake = gan.D.backward(grad, input_grad=True, param_grads=False)
-    gan.G.backward(grad_fake.reshape(fake.shape), input_grad=False)
+    gan.opt_g.step = lambda: None  # keep the parameters: compare the gradient it computed
+    gan.generator_step()
+    assert np.array_equal(gan.G.params, params)
     assert_gradient(g_loss, params, gan.G.grads.copy(), np.random.default_rng(0))
 
 
@@ -324,12 +336,18 @@ def test_packed_run_trains_resumes_and_logs_no_pointwise_gap(tmp_path):
 
 
 @pytest.mark.parametrize("option", [{"pack": 2}, {"g_batchnorm": True}])
-def test_kernel_backends_refuse_packing_and_batch_norm(option):
+def test_kernel_backends_refuse_packing_and_batch_norm(option, monkeypatch):
     with pytest.raises(ConfigError, match="numpy backend only"):
         small(backend="emu", **option).validate()
+    from toygan import launch
+
+    monkeypatch.setattr(launch, "cuda_available", lambda: True)  # auto would pick cuda...
     config = small(backend="auto", **option)
     config.validate()
-    assert config.backend == "numpy"
+    assert config.backend == "numpy"  # ...but not for batch norm or packing
+    plain = small(backend="auto")
+    plain.validate()
+    assert plain.backend == "cuda"
 
 
 def test_adam_beta1_reaches_the_optimisers():
@@ -340,7 +358,7 @@ def test_adam_beta1_reaches_the_optimisers():
 def test_cli_packs_draws_the_gif_and_prints_the_diagnostics(tmp_path, capsys):
     from toygan import plots, run
 
-    assert run.PLOT_NAMES == (*plots.PLOT_FILES, plots.GIF_FILE)  # --overwrite removes them
+    assert {*plots.PLOT_FILES, plots.GIF_FILE} <= set(run.OWN_FILES)  # --overwrite removes them
     out = tmp_path / "run"
     code = run.main(["mixture8", "--steps", "20", "--batch", "16", "--hidden", "8",
                      "--eval-every", "10", "--eval-samples", "100", "--pack", "2", "--gif",
@@ -362,3 +380,20 @@ def test_resume_may_change_the_snapshot_size(tmp_path):
     with np.load(tmp_path / "snapshots.npz") as data:
         assert data["steps"].tolist() == [0, 10, 20, 30, 40]
         assert data["fake"].shape == (5, 50, 2)  # the smaller size, for every evaluation
+
+
+def test_checkpoints_written_before_the_new_options_still_resume(tmp_path):
+    # A run of the previous format: no pack, g_batchnorm, maxout_pieces, adam_beta1, ...
+    Trainer(small(steps=10), tmp_path).run()
+    new = ("pack", "g_batchnorm", "maxout_pieces", "adam_beta1", "d_hidden",
+           "expensive_every", "snapshot_samples")
+    with np.load(tmp_path / "checkpoint.npz") as data:
+        state = {key: data[key] for key in data.files}
+    old = {k: v for k, v in json.loads(str(state["config"])).items() if k not in new}
+    state["config"] = np.array(json.dumps(old))
+    np.savez(tmp_path / "checkpoint.npz", **state)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({k: v for k, v in config.items()
+                                                      if k not in new}))
+    summary = Trainer.resume(tmp_path, {"steps": 20}).run()
+    assert summary["steps"] == 20

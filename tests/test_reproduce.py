@@ -142,7 +142,7 @@ def test_end_to_end_writes_both_tables_and_four_runs(e2e, capsys):
     # the 2500-sample evaluations); the bound leaves room for a loaded CI runner.
     assert e2e["seconds"] < 45, e2e["seconds"]
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == list(RUN_DIRS)
-    table = json.loads((out / "table.json").read_text())
+    table = json.loads((out / "table-pacgan-ring.json").read_text())
     assert table["name"] == "pacgan-ring" and table["preset"] == "ring8_pacgan"
     assert table["steps"] == 2 and table["seeds"] == 2
     assert [r["name"] for r in table["rows"]] == ["GAN", "PacGAN2"]
@@ -156,7 +156,7 @@ def test_end_to_end_writes_both_tables_and_four_runs(e2e, capsys):
             reproduce.mean_se([r["modes_covered"] for r in runs]))
         assert row["high_quality_percent"] == pytest.approx(
             reproduce.mean_se([100 * r["high_quality_fraction"] for r in runs]))
-    text = (out / "table.md").read_text()
+    text = (out / "table-pacgan-ring.md").read_text()
     assert "2 iterations per run" in text and "| toygan PacGAN2 | 2 |" in text
     assert "| published GAN (PacGAN Table 1) | 10 | 6.3 +- 0.5 |" in text
     for name in RUN_DIRS:
@@ -172,14 +172,14 @@ def test_a_second_call_reuses_the_finished_runs(e2e, capsys):
     out = e2e["out"]
     stamps = {name: ((out / name / "summary.json").stat().st_mtime_ns,
                      (out / name / "checkpoint.npz").stat().st_mtime_ns) for name in RUN_DIRS}
-    rows = json.loads((out / "table.json").read_text())["rows"]
+    rows = json.loads((out / "table-pacgan-ring.json").read_text())["rows"]
     t0 = time.perf_counter()
     assert reproduce.main([*E2E_ARGS, "--out", str(out)]) == 0
     assert time.perf_counter() - t0 < 10
     assert {name: ((out / name / "summary.json").stat().st_mtime_ns,
                    (out / name / "checkpoint.npz").stat().st_mtime_ns)
             for name in RUN_DIRS} == stamps
-    assert json.loads((out / "table.json").read_text())["rows"] == rows
+    assert json.loads((out / "table-pacgan-ring.json").read_text())["rows"] == rows
     assert "| toygan GAN | 2 |" in capsys.readouterr().out  # the table is printed
 
 
@@ -202,8 +202,8 @@ def test_table_json_is_strict_json_when_reverse_kl_is_undefined(tmp_path, monkey
     monkeypatch.setattr(reproduce, "run_one", no_training)
     assert reproduce.main(["pacgan-ring", "--steps", "2", "--seeds", "2", "--packs", "1",
                            "--out", str(tmp_path), "--quiet"]) == 0
-    assert "n/a (2 undefined)" in (tmp_path / "table.md").read_text()
-    table = strict_json((tmp_path / "table.json").read_text())
+    assert "n/a (2 undefined)" in (tmp_path / "table-pacgan-ring.md").read_text()
+    table = strict_json((tmp_path / "table-pacgan-ring.json").read_text())
     assert table["rows"][0]["reverse_kl_undefined"] == 2
 
 
@@ -248,6 +248,6 @@ def test_default_packs_are_one_to_four_for_pacgan_and_one_for_veegan(tmp_path, m
     assert reproduce.main(["veegan-ring", "--seeds", "2", "--out", str(tmp_path / "b"),
                            "--quiet"]) == 0
     assert calls == [("ring8_pacgan", 1, s, f"pack1-seed{s}") for s in (0, 1)]
-    table = json.loads((tmp_path / "b" / "table.json").read_text())
+    table = json.loads((tmp_path / "b" / "table-veegan-ring.json").read_text())
     assert table["steps"] == reproduce.DEFAULT_STEPS
     assert table["rows"][0]["modes"] == [7.0, 0.0]  # the _veegan keys: 8 - 1 each

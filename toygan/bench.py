@@ -13,7 +13,7 @@ PyTorch CUDA eager. Each contestant and batch size runs in its own process (a cl
 RSS, thread pools that do not meet): warm-up iterations first (excluded), then `repeats`
 timed blocks of `iterations` each; on a GPU the block is timed with device events.
 
-Printed and written to bench/results/<device>-<date>.json and .md: iterations/s (min,
+Printed and written to bench/results/<device>-<date>-bench.json and .md: iterations/s (min,
 median, max over blocks), each contestant's ratio to toygan's best in the same run, the
 FLOPs of one iteration (matrix products; `flops_per_iteration`), the fraction of the
 machine's float32 matmul ceiling, measured in the same run, and the peak memory.
@@ -216,7 +216,12 @@ def measure(contestant: str, batch: int, warmup: int = 20, repeats: int = 5,
     child = context.Process(target=_measure,
                             args=(contestant, batch, warmup, repeats, iterations, queue))
     child.start()
-    result = queue.get()
+    try:
+        # A child killed by the OS (out of memory, a crash in a driver) never reports.
+        result = queue.get(timeout=600)
+    except Exception:
+        child.kill()
+        result = {"error": f"the measuring process died (exit code {child.exitcode})"}
     child.join()
     result["iterations_per_block"] = iterations
     return result

@@ -20,16 +20,19 @@ from collections.abc import Callable
 import numpy as np
 
 from .distributions import GaussianMixture
+from .theory import mean_stderr
 
 HIGH_QUALITY_STDS = 3.0
 STRICT_COVERAGE_COUNT = 20
 
 
-def _histogram_figures(counts: np.ndarray, weights: np.ndarray) -> tuple[float | None, float]:
-    """(reverse KL(h || w), entropy of h) of a histogram over modes, in nats."""
+def _histogram_figures(counts: np.ndarray,
+                       weights: np.ndarray) -> tuple[float | None, float | None]:
+    """(reverse KL(h || w), entropy of h) of a histogram over modes, in nats; both None for
+    an empty histogram (no high-quality sample: no distribution over modes)."""
     total = counts.sum()
     if total == 0:
-        return None, 0.0
+        return None, None
     h = counts / total
     seen = h > 0
     reverse_kl = float(np.sum(h[seen] * np.log(h[seen] / weights[seen])))
@@ -61,10 +64,12 @@ def mode_statistics(
     *covered* when at least one high-quality sample is nearest to it (`modes_covered`), or
     at least `strict_count` (20) of them (`modes_covered_20`).
     `*_veegan` keys: VEEGAN's wording, the Euclidean nearest mode within 3 std of it
-    (`nearest_mode_euclidean`). On the presets (isotropic modes of one std) the rules agree.
+    (`nearest_mode_euclidean`). Where every mode has one isotropic std (the ring and grid
+    presets) the rules agree; the 1-D presets' modes differ in std, and so may the rules.
     `reverse_kl` is KL(h || w) of the histogram h of high-quality samples over modes against
     the true weights w (None when no sample is of high quality); `mode_entropy` is H(h) in
-    nats (log K for a perfect generator with equal weights, 0 for total collapse);
+    nats (log K for a perfect generator with equal weights, 0 for total collapse; None as
+    reverse_kl is);
     `mode_mass` is each mode's share of *all* samples (high-quality and nearest to it).
     """
     out: dict = {"modes_total": mixture.n_components}
@@ -209,8 +214,7 @@ def jsd_estimate(
     )
     out = {"jsd_estimate": float(value), "jsd_stderr": float(stderr), "kde_bandwidth": h}
     for key, diffs in (("kl_data_g", kls[0]), ("kl_g_data", kls[1])):
-        out[key] = float(diffs.mean())
-        out[key + "_stderr"] = float(diffs.std() / math.sqrt(len(diffs)))
+        out[key], out[key + "_stderr"] = mean_stderr(diffs)
     if gaps:
         out["d_dstar_gap"] = float(0.5 * (gaps[0] + gaps[1]))
     return out
@@ -329,9 +333,8 @@ def frechet_distance(mixture: GaussianMixture, samples: np.ndarray) -> float:
 def mean_log_likelihood(mixture: GaussianMixture, samples: np.ndarray) -> dict:
     """Exact mean log p_data of G's samples (nats), with its standard error: high when G's
     samples sit on the data's modes, whether or not G covers them all."""
-    values = mixture.log_prob(samples)
-    return {"loglik_data_of_g": float(values.mean()),
-            "loglik_data_of_g_stderr": float(values.std() / math.sqrt(len(values)))}
+    mean, stderr = mean_stderr(mixture.log_prob(samples))
+    return {"loglik_data_of_g": mean, "loglik_data_of_g_stderr": stderr}
 
 
 # ------------------------------------------------------------------ Parzen
@@ -344,7 +347,8 @@ def parzen_log_likelihood(
 ) -> dict:
     """The paper's evaluation: a Gaussian Parzen window fitted to G's samples, its width
     sigma chosen on held-out validation data from a log-spaced grid (as the paper's code
-    did; here 3 decades below the data's scale in 16 steps), then the mean log-likelihood
+    did; here 3 decades below the validation data's scale in 16 steps, so the grid is the
+    same at every evaluation of a run), then the mean log-likelihood
     of held-out test data (nats, with its standard error).
 
     Beside it, `loglik_test_exact`: the exact mean log p_data of the same test points. For
@@ -352,21 +356,22 @@ def parzen_log_likelihood(
     difference `parzen_bias` shows (negative: Parzen windows underestimate).
     """
     fake = np.asarray(fake, np.float64)
+    validation = np.asarray(validation, np.float64)
     if sigmas is None:
-        scale = float(np.mean(np.std(fake, axis=0))) or 1.0
+        scale = float(np.mean(np.std(validation, axis=0))) or 1.0
         sigmas = scale * np.logspace(-3.0, 0.0, 16)
-    score = _kde_scorer(np.asarray(validation, np.float64), fake)
+    score = _kde_scorer(validation, fake)
     scores = [score(s) for s in sigmas]
     best = int(np.argmax(scores))
     sigma = float(sigmas[best])
-    values = kde_log_prob(test, fake, sigma)
+    parzen, stderr = mean_stderr(kde_log_prob(test, fake, sigma))
     exact = float(mixture.log_prob(test).mean())
-    return {"parzen_loglik": float(values.mean()),
-            "parzen_loglik_stderr": float(values.std() / math.sqrt(len(values))),
+    return {"parzen_loglik": parzen,
+            "parzen_loglik_stderr": stderr,
             "parzen_sigma": sigma,
             "parzen_sigma_at_grid_edge": best in (0, len(sigmas) - 1),
             "loglik_test_exact": exact,
-            "parzen_bias": float(values.mean()) - exact}
+            "parzen_bias": parzen - exact}
 
 
 # ---------------------------------------------------- nearest-neighbour sets
@@ -471,7 +476,8 @@ def collapse_events(previous: list[dict], current: dict) -> list[dict]:
       sample neither makes nor breaks a mode) fell below the previous evaluation and lie at
       least max(1, 10 % of K) modes below the best so far;
     - entropy_collapse: the mode histogram's entropy fell below half of log K, from at or
-      above it at the previous evaluation (K > 1);
+      above it at the previous evaluation (K > 1; not when either evaluation has no
+      high-quality sample, where the entropy is undefined);
     - mode_hopping: one mode holds at least half of the high-quality samples at both this
       and the previous evaluation, and it is not the same mode (the generator jumped).
     Each event is {"step", "kind", "detail"}; records without mode statistics (diverged
@@ -490,9 +496,10 @@ def collapse_events(previous: list[dict], current: dict) -> list[dict]:
         events.append({"step": step, "kind": "coverage_drop",
                        "detail": f"modes covered by >= {STRICT_COVERAGE_COUNT} samples "
                                  f"{last[key]} -> {covered} (best so far {best})"})
-    if total > 1:
+    before, now = last.get("mode_entropy"), current.get("mode_entropy")
+    if total > 1 and before is not None and now is not None:
         limit = ENTROPY_COLLAPSE * math.log(total)
-        if current["mode_entropy"] < limit <= last["mode_entropy"]:
+        if now < limit <= before:
             events.append({"step": step, "kind": "entropy_collapse",
                            "detail": f"mode entropy {last['mode_entropy']:.3f} -> "
                                      f"{current['mode_entropy']:.3f} nats "

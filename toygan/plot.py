@@ -6,6 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
+# The figures' file names (here, not in plots.py, so that run.py knows them without
+# importing matplotlib).
+PLOT_FILES = ("samples.png", "snapshots.png", "discriminator.png", "curves.png",
+              "mode_mass.png", "coverage.png")
+GIF_FILE = "training.gif"
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(

@@ -21,6 +21,7 @@ import numpy as np  # noqa: E402
 
 from .distributions import GaussianMixture  # noqa: E402
 from .metrics import kde_bandwidth, kde_log_prob  # noqa: E402
+from .plot import GIF_FILE, PLOT_FILES  # noqa: E402, F401 (PLOT_FILES: the names drawn here)
 
 REAL = "#0072B2"  # blue
 FAKE = "#D55E00"  # vermillion
@@ -30,9 +31,6 @@ ORANGE = "#E69F00"
 SKY = "#56B4E9"
 GREY = "#555555"
 EVENT_COLOURS = {"coverage_drop": PURPLE, "entropy_collapse": ORANGE, "mode_hopping": SKY}
-PLOT_FILES = ("samples.png", "snapshots.png", "discriminator.png", "curves.png",
-              "mode_mass.png", "coverage.png")
-GIF_FILE = "training.gif"
 
 plt.rcParams.update({"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12,
                      "legend.fontsize": 10, "figure.dpi": 100})

@@ -11,7 +11,8 @@ for veegan-*; on these isotropic mixtures they agree, the keys differ only in na
 Each (pack, seed) is an ordinary run directory under OUT (resumable; a finished run is not
 redone), so every diagnostic and plot of toygan applies to it. The table gives the mean
 +- standard error over seeds and the published rows beside it; it is written as
-table.md and table.json in OUT.
+table-NAME.md and table-NAME.json in OUT (default runs/reproduce-PRESET, shared by the
+pacgan-* and veegan-* tables of one data set: their runs are the same).
 """
 
 from __future__ import annotations
@@ -164,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="pack sizes, e.g. 1,2 (default 1,2,3,4 for pacgan-*, 1 for "
                         "veegan-*)")
     parser.add_argument("--out", type=Path, default=None,
-                        help="output directory (default runs/reproduce-NAME)")
+                        help="output directory (default runs/reproduce-PRESET: pacgan-* and "
+                        "veegan-* share their runs, which differ only in how they are counted)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     preset, suffix = PROTOCOLS[args.name]
@@ -174,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--packs must be integers like 1,2, got {args.packs!r}")
     if args.steps < 1 or args.seeds < 1 or min(packs) < 1:
         parser.error("--steps, --seeds and pack sizes must be >= 1")
-    out = args.out or Path("runs") / f"reproduce-{args.name}"
+    out = args.out or Path("runs") / f"reproduce-{preset}"
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     summaries: dict[int, list[dict]] = {}
@@ -193,8 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = table_rows(summaries, suffix)
     seconds = time.perf_counter() - t0
     text = format_markdown(args.name, preset, args.steps, rows, seconds)
-    atomic_write_text(out / "table.md", text)
-    atomic_write_text(out / "table.json", json.dumps(
+    atomic_write_text(out / f"table-{args.name}.md", text)
+    atomic_write_text(out / f"table-{args.name}.json", json.dumps(
         {"name": args.name, "preset": preset, "steps": args.steps, "seeds": args.seeds,
          "rows": _strict_json(rows), "published": PUBLISHED.get(preset, {}),
          "wall_seconds": round(seconds, 1)}, indent=2) + "\n")

@@ -19,13 +19,11 @@ from .distributions import PRESETS
 from .losses import LOSSES
 from .nn import ACTIVATIONS
 from .optim import OPTIMIZERS
+from .plot import GIF_FILE, PLOT_FILES
 from .train import RUN_FILES, CheckpointError, Diverged, Trainer
 
 EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 3, 130
-# Imported lazily by main (matplotlib); the names are plots.PLOT_FILES and plots.GIF_FILE.
-PLOT_NAMES = ("samples.png", "snapshots.png", "discriminator.png", "curves.png",
-              "mode_mass.png", "coverage.png", "training.gif")
-OWN_FILES = (*RUN_FILES, "samples.npz", *PLOT_NAMES)
+OWN_FILES = (*RUN_FILES, "samples.npz", *PLOT_FILES, GIF_FILE)
 
 
 class UsageError(Exception):

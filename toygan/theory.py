@@ -239,13 +239,14 @@ class Estimate:
     stderr: float
 
 
-def _mean_se(values: np.ndarray) -> tuple[float, float]:
+def mean_stderr(values: np.ndarray) -> tuple[float, float]:
+    """The mean of Monte Carlo terms and its standard error (sample std, ddof 1, / sqrt n)."""
     return float(values.mean()), float(values.std(ddof=1) / math.sqrt(len(values)))
 
 
 def kl_divergence_mc(p: GaussianMixture, q: GaussianMixture, samples_p: np.ndarray) -> Estimate:
     """KL(p || q) from samples of p, when only samples are at hand (densities known)."""
-    return Estimate(*_mean_se(p.log_prob(samples_p) - q.log_prob(samples_p)))
+    return Estimate(*mean_stderr(p.log_prob(samples_p) - q.log_prob(samples_p)))
 
 
 def jensen_shannon_mc(
@@ -256,7 +257,7 @@ def jensen_shannon_mc(
     for samples, own in ((samples_p, 0), (samples_q, 1)):
         logs = (p.log_prob(samples), q.log_prob(samples))
         log_m = np.logaddexp(*logs) - LOG2
-        parts.append(_mean_se(logs[own] - log_m))
+        parts.append(mean_stderr(logs[own] - log_m))
     return Estimate(
         0.5 * (parts[0][0] + parts[1][0]), 0.5 * math.hypot(parts[0][1], parts[1][1])
     )

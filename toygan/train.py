@@ -180,7 +180,7 @@ class GAN:
             self.P, m, -1)
 
     def training_noise(self) -> np.ndarray:
-        """A minibatch of G's noise, (P, m, noise_dim)."""
+        """A minibatch of G's noise, (P, m * pack, noise_dim)."""
         return self.draw_noise(self.noise_shape, self.rng["noise"])
 
     def discriminator_step(self) -> float:
@@ -222,7 +222,7 @@ class GAN:
 
     def discriminate(self, x: np.ndarray) -> np.ndarray:
         """D's output at points x (n, pack * dim): a probability for BCE losses, else the
-        raw score. With packing, pass packs (`pack_points`)."""
+        raw score. With packing, pass packs (`Trainer._packs`)."""
         self.D.eval()
         try:
             logits = np.array(self.D.forward(np.asarray(x)[None])[0, :, 0], dtype=np.float64)
@@ -325,7 +325,10 @@ class Trainer:
         try:
             if int(state["version"]) != CHECKPOINT_VERSION:
                 raise CheckpointError(f"checkpoint {path} has format {int(state['version'])}")
-            theirs = json.loads(str(state["config"]))
+            # Through Config, so that options added since the checkpoint was written take
+            # their defaults (which reproduce the old behaviour).
+            theirs = Config.from_dict(json.loads(str(state["config"]))).trajectory_dict()
+            theirs = json.loads(json.dumps(theirs))
             ours = self.config.trajectory_dict()
             if theirs != json.loads(json.dumps(ours)):
                 diff = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
@@ -423,14 +426,14 @@ class Trainer:
 
     def _surface(self) -> dict[str, np.ndarray]:
         """D on a grid over the data's support (what the discriminator plot draws)."""
+        if self.config.pack > 1:
+            return {}  # a packed D has no value at a single point
         lo, hi = self.mixture.bounds(margin=4.0)
         fake = self.last_fake
         lo = np.minimum(lo, np.percentile(fake, 1, axis=0))
         hi = np.maximum(hi, np.percentile(fake, 99, axis=0))
         pad = 0.15 * (hi - lo)
         lo, hi = lo - pad, hi + pad
-        if self.config.pack > 1:
-            return {}  # a packed D has no value at a single point
         if self.mixture.dim == 1:
             xs = np.linspace(lo[0], hi[0], 1000)
             return {"grid_x": xs, "d_values": self.gan.discriminate(xs[:, None])}
