@@ -37,7 +37,8 @@ import numpy as np
 from .config import Config
 
 BATCHES = (64, 512, 4096)
-CONTESTANTS = ("toygan-numpy", "torch-cpu-eager", "toygan-cuda", "torch-cuda-eager")
+CONTESTANTS = ("toygan-numpy", "torch-cpu-eager", "torch-cpu-compile", "toygan-cuda",
+               "torch-cuda-eager", "torch-cuda-graphs", "torch-cuda-compile")
 
 
 def workload(batch: int) -> Config:
@@ -111,7 +112,10 @@ def torch_network(mlp, device: str = "cpu"):
     return torch.nn.Sequential(*layers[:-1]).to(device)
 
 
-def _torch_step(batch: int, device: str):
+def _torch_step(batch: int, device: str, variant: str = "eager"):
+    """PyTorch's iteration: `eager`; `compile` (torch.compile of G and D, compiled during
+    the warm-up); `graphs` (the whole iteration, both optimiser steps included, captured
+    once in a CUDA graph and replayed; Adam with capturable=True, as graph capture needs)."""
     import torch
 
     from .distributions import preset
@@ -121,8 +125,13 @@ def _torch_step(batch: int, device: str):
     mixture = config.validate()
     reference = GAN(config, mixture)  # toygan's initial parameters, copied below
     G, D = torch_network(reference.G, device), torch_network(reference.D, device)
-    opt_g = torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(D.parameters(), lr=config.lr_d, betas=(0.5, 0.999))
+    graphs = variant == "graphs"
+    opt_g = torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=(0.5, 0.999),
+                             capturable=graphs)
+    opt_d = torch.optim.Adam(D.parameters(), lr=config.lr_d, betas=(0.5, 0.999),
+                             capturable=graphs)
+    if variant == "compile":
+        G, D = torch.compile(G), torch.compile(D)
     means = torch.tensor(preset("mixture8").means, dtype=torch.float32, device=device)
     std = float(mixture.stds[0, 0])
     bce = torch.nn.functional.binary_cross_entropy_with_logits
@@ -145,7 +154,18 @@ def _torch_step(batch: int, device: str):
         opt_g.step()
 
     sync = torch.cuda.synchronize if device == "cuda" else None
-    return step, sync
+    if not graphs:
+        return step, sync
+    side = torch.cuda.Stream()  # warm up on a side stream, as capture requires
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        step()
+    return graph.replay, sync
 
 
 def available(contestant: str) -> str | None:
@@ -155,7 +175,7 @@ def available(contestant: str) -> str | None:
             import torch
         except ImportError:
             return "PyTorch is not installed (pip install torch==2.13.0)"
-        if contestant == "torch-cuda-eager" and not torch.cuda.is_available():
+        if "cuda" in contestant and not torch.cuda.is_available():
             return "no GPU visible to PyTorch"
     if contestant == "toygan-cuda":
         from .launch import cuda_available
@@ -173,8 +193,9 @@ def _measure(contestant: str, batch: int, warmup: int, repeats: int, iterations:
             step, sync = _toygan_step("numpy", batch)
         elif contestant == "toygan-cuda":
             step, sync = _toygan_step("cuda", batch)
-        else:
-            step, sync = _torch_step(batch, "cuda" if "cuda" in contestant else "cpu")
+        else:  # torch-{cpu,cuda}-{eager,compile,graphs}
+            _, device, variant = contestant.split("-")
+            step, sync = _torch_step(batch, device, variant)
         for _ in range(warmup):
             step()
         if sync:
@@ -241,8 +262,10 @@ def device_name() -> str:
 
 def run_bench(batches=BATCHES, contestants=CONTESTANTS, warmup: int = 20, repeats: int = 5,
               iterations: int | None = None, progress=None) -> dict:
-    """Every available contestant at every batch size, with the FLOP figures."""
-    ceiling = matmul_ceiling()
+    """Every available contestant at every batch size, with the FLOP figures. The ceiling
+    is measured before and after the contestants and the higher one is used (a shared
+    machine can be slow at one of the two moments; both are reported)."""
+    ceilings = [matmul_ceiling()]
     rows, skipped = [], {}
     for contestant in contestants:
         why = available(contestant)
@@ -256,13 +279,17 @@ def run_bench(batches=BATCHES, contestants=CONTESTANTS, warmup: int = 20, repeat
             row = {"contestant": contestant, "batch": batch, **result}
             if "rates" in result:
                 rates = sorted(result["rates"])
-                flops = flops_per_iteration(workload(batch))
                 median = float(np.median(rates))
                 row.update(min=rates[0], median=median, max=rates[-1],
-                           ms_per_iteration=1e3 / median, flops=flops,
-                           ceiling_fraction=flops * median / ceiling,
-                           floor_ms=1e3 * flops / ceiling)
+                           ms_per_iteration=1e3 / median,
+                           flops=flops_per_iteration(workload(batch)))
             rows.append(row)
+    ceilings.append(matmul_ceiling())
+    ceiling = max(ceilings)
+    for row in rows:
+        if "median" in row:
+            row.update(ceiling_fraction=row["flops"] * row["median"] / ceiling,
+                       floor_ms=1e3 * row["flops"] / ceiling)
     for batch in batches:
         ours = [r["median"] for r in rows if r["batch"] == batch and "median" in r
                 and r["contestant"].startswith("toygan")]
@@ -272,7 +299,9 @@ def run_bench(batches=BATCHES, contestants=CONTESTANTS, warmup: int = 20, repeat
     return {"device": device_name(), "date": datetime.date.today().isoformat(),
             "command": "python -m toygan.bench " + " ".join(sys.argv[1:]),
             "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-            "matmul_ceiling_gflops": ceiling / 1e9, "rows": rows, "skipped": skipped,
+            "matmul_ceiling_gflops": ceiling / 1e9,
+            "matmul_ceiling_before_after_gflops": [c / 1e9 for c in ceilings],
+            "rows": rows, "skipped": skipped,
             "workload": "mixture8 default: G 2-128-128-2, D 2-128-128-1, ReLU, Adam 2e-4 "
                         "(0.5, 0.999), non-saturating, k=1, float32"}
 
@@ -283,7 +312,9 @@ def format_markdown(result: dict) -> str:
         "",
         f"Command: `{result['command']}`. Machine: {result['machine']}. Workload: "
         f"{result['workload']}. float32 matmul ceiling measured in this run: "
-        f"{result['matmul_ceiling_gflops']:.1f} GFLOP/s.",
+        f"{result['matmul_ceiling_gflops']:.1f} GFLOP/s (before / after the contestants: "
+        + " / ".join(f"{c:.1f}" for c in result.get("matmul_ceiling_before_after_gflops", []))
+        + ").",
         "",
         "| contestant | batch | it/s (min / median / max) | ms/it | vs toygan best | "
         "MFLOP/it | FLOP floor (ms) | of ceiling | peak memory (MB) |",
@@ -294,10 +325,11 @@ def format_markdown(result: dict) -> str:
             lines.append(f"| {r['contestant']} | {r['batch']} | failed: {r['error']} |"
                          " | | | | | |")
             continue
+        ratio = r.get("ratio_to_toygan_best")
         lines.append(
             f"| {r['contestant']} | {r['batch']} | {r['min']:.0f} / {r['median']:.0f} / "
             f"{r['max']:.0f} | {r['ms_per_iteration']:.3f} | "
-            f"{r.get('ratio_to_toygan_best', float('nan')):.2f}x | {r['flops'] / 1e6:.1f} | "
+            f"{'n/a' if ratio is None else f'{ratio:.2f}x'} | {r['flops'] / 1e6:.1f} | "
             f"{r['floor_ms']:.3f} | {100 * r['ceiling_fraction']:.1f} % | "
             f"{r['peak_memory_mb']:.0f} |")
     for name, why in result["skipped"].items():
