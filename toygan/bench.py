@@ -119,12 +119,13 @@ def _torch_step(batch: int, device: str, variant: str = "eager"):
     import torch
 
     from .distributions import preset
-    from .train import GAN
+    from .train import build_networks, random_streams
 
     config = workload(batch)
     mixture = config.validate()
-    reference = GAN(config, mixture)  # toygan's initial parameters, copied below
-    G, D = torch_network(reference.G, device), torch_network(reference.D, device)
+    # toygan's initial parameters (the same streams as its own run), copied below
+    host_g, host_d = build_networks(config, mixture, random_streams(config.seed)[1])
+    G, D = torch_network(host_g, device), torch_network(host_d, device)
     graphs = variant == "graphs"
     opt_g = torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=(0.5, 0.999),
                              capturable=graphs)

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import Config
+from .theory import mean_stderr
 from .train import CheckpointError, Diverged, Trainer, atomic_write_text
 
 PROTOCOLS = {
@@ -60,10 +61,9 @@ def protocol_config(preset: str, pack: int, seed: int, steps: int) -> Config:
 def mean_se(values: list[float]) -> tuple[float, float]:
     """Mean and standard error (sample std / sqrt(n); 0 for one value)."""
     a = np.asarray(values, dtype=float)
-    if len(a) == 0:
-        return math.nan, math.nan
-    se = float(a.std(ddof=1) / math.sqrt(len(a))) if len(a) > 1 else 0.0
-    return float(a.mean()), se
+    if len(a) < 2:
+        return (float(a[0]), 0.0) if len(a) else (math.nan, math.nan)
+    return mean_stderr(a)
 
 
 def run_one(config: Config, run_dir: Path, quiet: bool) -> dict:
