@@ -19,6 +19,19 @@ typedef float real;
 // Largest number of mixture components the shared-memory histogram holds.
 #define MAX_MODES 1024
 
+// Fused training steps (fused.cu): threads per block, the most rows of a chunk (each
+// thread keeps that many accumulators), the most Linear layers per network, and the bytes
+// of shared memory one block keeps its chunk's activations and gradients in.
+#define FUSED_THREADS 128
+#define FUSED_ROWS 16
+#define FUSED_MAX_LAYERS 6
+#define FUSED_POOL_BYTES 47104
+
+// A grid-stride loop over n elements (1-D kernels: any grid size is correct).
+#define GRID_STRIDE(at, n)                                                  \
+    for (long at = (long)blockIdx.x * blockDim.x + threadIdx.x; at < (n); \
+         at += (long)gridDim.x * blockDim.x)
+
 #define ACT_IDENTITY 0
 #define ACT_RELU 1
 #define ACT_LEAKY_RELU 2

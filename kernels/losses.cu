@@ -1,8 +1,7 @@
 // losses.cu: the GAN losses on D's logits, per sample and their batch mean.
 //
-// Loss codes (toygan.ops.LOSS_CODES): 0 minimax, 1 non-saturating, 2 Wasserstein,
-// 3 least squares. Every loss is minimised; the gradient is that of the batch mean, so it
-// carries the 1/m factor. softplus and sigmoid are the overflow-free forms of common.cuh.
+// Every loss is minimised; the gradient is that of the batch mean, so it carries the 1/m
+// factor. The per-logit terms (and the loss codes) are in loss_terms.cuh.
 //
 //   loss_discriminator  logits (P, 2m): rows 0..m-1 D's output on real samples, m..2m-1 on
 //                       generated ones -> grad (P, 2m), value (P,) = mean over the real half
@@ -15,12 +14,7 @@
 //                         Wasserstein -l; least squares (l-1)^2 / 2.
 // Launch geometry: one block of BLOCK_1D threads per member (grid (P, 1, 1)); each thread
 // strides over the samples, then a shared-memory tree reduction gives the mean.
-#include "common.cuh"
-
-#define LOSS_MINIMAX 0
-#define LOSS_NONSATURATING 1
-#define LOSS_WASSERSTEIN 2
-#define LOSS_LEAST_SQUARES 3
+#include "loss_terms.cuh"
 
 // Sums `own` over the block; the result is valid in thread 0. Every thread must call it.
 __device__ __forceinline__ real block_sum(real own, real* scratch) {
@@ -45,19 +39,8 @@ extern "C" __global__ void loss_discriminator(const real* __restrict__ logits,
     real sum = 0;
     for (int i = threadIdx.x; i < 2 * m; i += blockDim.x) {
         const real l = logits[i];
-        const bool real_half = i < m;
         real v, g;
-        if (kind == LOSS_WASSERSTEIN) {
-            v = real_half ? -l : l;
-            g = real_half ? (real)-1 : (real)1;
-        } else if (kind == LOSS_LEAST_SQUARES) {
-            const real r = real_half ? l - (real)1 : l;
-            v = (real)0.5 * r * r;
-            g = r;
-        } else {  // binary cross-entropy: -log D(x) and -log(1 - D(G(z)))
-            v = real_half ? softplus(-l) : softplus(l);
-            g = real_half ? -sigmoid(-l) : sigmoid(l);
-        }
+        discriminator_loss_term(l, i < m, kind, v, g);
         grad[i] = g * inv_m;
         sum += v;
     }
@@ -77,20 +60,7 @@ extern "C" __global__ void loss_generator(const real* __restrict__ logits,
     for (int i = threadIdx.x; i < m; i += blockDim.x) {
         const real l = logits[i];
         real v, g;
-        if (kind == LOSS_MINIMAX) {  // log(1 - D(G(z))) = -softplus(l)
-            v = -softplus(l);
-            g = -sigmoid(l);
-        } else if (kind == LOSS_NONSATURATING) {  // -log D(G(z)) = softplus(-l)
-            v = softplus(-l);
-            g = -sigmoid(-l);
-        } else if (kind == LOSS_WASSERSTEIN) {
-            v = -l;
-            g = (real)-1;
-        } else {
-            const real r = l - (real)1;
-            v = (real)0.5 * r * r;
-            g = r;
-        }
+        generator_loss_term(l, kind, v, g);
         grad[i] = g * inv_m;
         sum += v;
     }

@@ -71,8 +71,10 @@ CASES = [
 @pytest.mark.parametrize("kind", ["reference", *KERNEL_KINDS])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(c.values()) or "default")
-def test_one_iteration_matches_numpy_engine(kind, dtype, case):
-    config = small_config(dtype=dtype, **case)
+@pytest.mark.parametrize("kernels", ["per-op", "auto"])
+def test_one_iteration_matches_numpy_engine(kind, dtype, case, kernels):
+    """auto runs the fused steps where the networks allow (no maxout), per-op the rest."""
+    config = small_config(dtype=dtype, kernels=kernels, **case)
     rng = np.random.default_rng(11)
     m = config.batch
     real = config.validate().sample(m, rng).reshape(1, m, -1)
@@ -105,8 +107,10 @@ def test_dropout_and_philox_draws_agree_between_reference_and_emulator():
 
 
 @pytest.mark.parametrize("kind", ["reference", *KERNEL_KINDS])
-def test_no_allocation_after_the_first_iteration(kind):
-    config = small_config(dtype="float32", dropout=0.2)
+@pytest.mark.parametrize("options", [dict(dropout=0.2), dict(kernels="fused")],
+                         ids=["per-op", "fused"])
+def test_no_allocation_after_the_first_iteration(kind, options):
+    config = small_config(dtype="float32", **options)
     gan = DeviceGAN(config, config.validate(), kind)
     gan.iteration()
     allocations = gan.device.allocations

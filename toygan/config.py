@@ -12,6 +12,7 @@ from .nn import ACTIVATIONS
 from .optim import OPTIMIZERS
 
 BACKENDS = ("auto", "numpy", "emu", "cuda")
+KERNELS = ("auto", "fused", "per-op")
 NOISE = ("normal", "uniform")
 
 
@@ -44,6 +45,9 @@ class Config:
     dropout: float = 0.0  # discriminator dropout
     dtype: str = "float32"
     backend: str = "auto"
+    # Kernel backends: the fused steps (fused.cu) where the networks allow them (auto), or
+    # the per-op kernels (the reference path), or fused only (an error where not allowed).
+    kernels: str = "auto"
     expensive_every: int = 4  # evaluations between expensive metrics (0: final only)
     snapshot_samples: int = 500  # G samples kept per evaluation for snapshot plots
     # Architecture options for published protocols (toygan.reproduce); numpy backend only
@@ -55,7 +59,8 @@ class Config:
     adam_beta1: float = 0.5
 
     # Options that do not change the trajectory: a resumed run may change them.
-    NON_TRAJECTORY = ("steps", "eval_every", "backend", "expensive_every", "snapshot_samples")
+    NON_TRAJECTORY = ("steps", "eval_every", "backend", "kernels", "expensive_every",
+                      "snapshot_samples")
 
     def validate(self) -> GaussianMixture:
         """Raise ConfigError naming the first bad option; return the data distribution."""
@@ -80,6 +85,8 @@ class Config:
         need(self.noise in NOISE, f"unknown noise {self.noise!r}; choose from {', '.join(NOISE)}")
         need(self.backend in BACKENDS,
              f"unknown backend {self.backend!r}; available: {', '.join(BACKENDS)}")
+        need(self.kernels in KERNELS,
+             f"unknown kernels {self.kernels!r}; choose from {', '.join(KERNELS)}")
         need(self.dtype in ("float32", "float64"), "dtype must be float32 or float64")
         for name in ("lr_d", "lr_g"):
             value = getattr(self, name)

@@ -20,10 +20,10 @@ import numpy as np
 from scipy.special import expit
 
 from . import nn, optim, reference
-from .config import Config
+from .config import Config, ConfigError
 from .distributions import GaussianMixture
 from .losses import get_loss
-from .ops import KernelOps
+from .ops import KernelOps, fused_blocks, fused_chunks, fused_rows, fused_unsupported
 from .train import (
     STREAMS,
     CheckpointError,
@@ -133,6 +133,23 @@ class DeviceMLP:
         self.next_dropout_call = None  # callable giving the Philox call number
         self._buffers: dict[int, dict[str, list]] = {}
 
+    def fused_unsupported(self) -> str | None:
+        """Why this network cannot run in the fused steps, or None when it can."""
+        hidden = {b.act for b in self.blocks[:-1]}
+        if any(b.act == "maxout" for b in self.blocks):
+            return "maxout is not fused"
+        if any(b.dropout > 0 for b in self.blocks):
+            return "dropout is not fused"
+        if len(hidden) > 1:
+            return f"hidden layers with different activations {sorted(hidden)}"
+        return None
+
+    @property
+    def hidden(self) -> tuple[str, float]:
+        """The hidden layers' activation and leak (identity for a one-layer network)."""
+        b = self.blocks[0] if len(self.blocks) > 1 else self.blocks[-1]
+        return b.act, b.leak
+
     def _view(self, flat, block: _Block):
         size = (block.n_in + 1) * block.n_out
         return flat[:, block.offset:block.offset + size].reshape(
@@ -237,19 +254,38 @@ class DeviceOptimizer:
         self.steps = 0
         self.state = {key: device.zeros(shape) for key in self.rule.state_dict() if key != "steps"}
 
-    def step(self) -> None:
-        self.steps += 1
-        rule, ops, s = self.rule, self.device.ops, self.state
+    def hyperparameters(self) -> tuple[float, ...]:
+        """The kernels' scalar arguments for the current step (Adam's bias corrections
+        folded in on the host): sgd (lr, momentum), adam (beta1, beta2, eps, step_size,
+        inv_sqrt_bc2), rmsprop (lr, alpha, eps)."""
+        rule = self.rule
         if self.name == "sgd":
-            ops.sgd_update(self.params, self.grads, s["velocity"], rule.lr, rule.momentum)
-        elif self.name == "adam":
+            return rule.lr, rule.momentum
+        if self.name == "adam":
             step_size = rule.lr / (1.0 - rule.beta1**self.steps)
             inv_sqrt_bc2 = 1.0 / np.sqrt(1.0 - rule.beta2**self.steps)
-            ops.adam_update(self.params, self.grads, s["m"], s["v"], rule.beta1, rule.beta2,
-                            rule.eps, step_size, inv_sqrt_bc2)
-        else:
-            ops.rmsprop_update(self.params, self.grads, s["square_avg"], rule.lr, rule.alpha,
-                               rule.eps)
+            return rule.beta1, rule.beta2, rule.eps, step_size, inv_sqrt_bc2
+        return rule.lr, rule.alpha, rule.eps
+
+    def _states(self) -> tuple:
+        s = self.state
+        if self.name == "adam":
+            return s["m"], s["v"]
+        only = s["velocity"] if self.name == "sgd" else s["square_avg"]
+        return only, only
+
+    def step(self) -> None:
+        self.steps += 1
+        update = getattr(self.device.ops, f"{self.name}_update")
+        states = self._states()[:2 if self.name == "adam" else 1]
+        update(self.params, self.grads, *states, *self.hyperparameters())
+
+    def fused_step(self, partial, clip: float, loss_partial, value, inv_m: float) -> None:
+        """Sums the fused step's partial gradients into grads and updates, in one kernel."""
+        self.steps += 1
+        self.device.ops.fused_update(partial, self.params, self.grads, *self._states(),
+                                     self.name, self.hyperparameters(), clip, loss_partial,
+                                     value, inv_m)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         state = {"steps": np.array(self.steps, dtype=np.int64)}
@@ -298,6 +334,55 @@ class DeviceGAN:
         self.z_data = device.empty((self.P, m, dim))
         self.noise = device.empty((self.P, m, config.noise_dim))
         self._eval_buffers: dict = {}
+        self.kernel_path = self._choose_kernel_path(config.kernels)
+        if self.kernel_path == "fused":
+            self._fused_buffers(m)
+
+    # ------------------------------------------------------------ fused path
+    def _choose_kernel_path(self, choice: str) -> str:
+        """'fused' where the networks allow it (or an error when fused was asked for and
+        they do not), else 'per-op'."""
+        if choice == "per-op":
+            return "per-op"
+        reason = (self.G.fused_unsupported() or self.D.fused_unsupported()
+                  or fused_unsupported(self.G.sizes, self.D.sizes, self.device.dtype.itemsize))
+        if reason is None:
+            return "fused"
+        if choice == "fused":
+            raise ConfigError(f"--kernels fused: {reason}; use --kernels auto or per-op")
+        return "per-op"
+
+    def _fused_buffers(self, m: int) -> None:
+        d, P = self.device, self.P
+        rows = fused_rows(self.G.sizes, self.D.sizes, d.dtype.itemsize)
+        self.fused_blocks = {
+            name: fused_blocks(fused_chunks(m, rows, name == "d")) for name in ("d", "g")}
+        self.partial = {name: d.empty((P, blocks, net.params.shape[1]))
+                        for (name, blocks), net in zip(self.fused_blocks.items(),
+                                                       (self.D, self.G), strict=True)}
+        self.loss_partial = {name: d.empty((P, blocks))
+                             for name, blocks in self.fused_blocks.items()}
+
+    def _fused_networks(self) -> tuple:
+        (g_act, g_leak), (d_act, d_leak) = self.G.hidden, self.D.hidden
+        return (self.G.params, self.D.params, self.G.sizes, self.D.sizes, g_act, g_leak, d_act,
+                d_leak, self.loss.name)
+
+    def _fused_discriminator_step(self) -> None:
+        m = self.config.batch
+        self.sample_real()
+        noise = self.training_noise()
+        self.ops.fused_discriminator_step(self.d_input[:, :m], noise, *self._fused_networks(),
+                                          self.partial["d"], self.loss_partial["d"])
+        clip = self.config.clip if self.loss.clip else 0.0
+        self.opt_d.fused_step(self.partial["d"], clip, self.loss_partial["d"], self.values[0],
+                              1.0 / m)
+
+    def _fused_generator_step(self) -> None:
+        self.ops.fused_generator_step(self.training_noise(), *self._fused_networks(),
+                                      self.partial["g"], self.loss_partial["g"])
+        self.opt_g.fused_step(self.partial["g"], 0.0, self.loss_partial["g"], self.values[1],
+                              1.0 / self.config.batch)
 
     def _next_call(self, stream: str) -> int:
         self.calls[stream] += 1
@@ -325,6 +410,9 @@ class DeviceGAN:
         return self.noise
 
     def discriminator_step(self) -> float:
+        if self.kernel_path == "fused":
+            self._fused_discriminator_step()
+            return float(self.values[0, 0])
         ops, m = self.ops, self.config.batch
         self.sample_real()
         self.G.forward(self.training_noise(), out=self.d_input[:, m:])
@@ -337,6 +425,9 @@ class DeviceGAN:
         return float(self.values[0, 0])
 
     def generator_step(self) -> float:
+        if self.kernel_path == "fused":
+            self._fused_generator_step()
+            return float(self.values[1, 0])
         fake = self.G.forward(self.training_noise())
         logits = self.D.forward(fake)
         self.ops.loss_generator(logits, self.g_grad, self.values[1], self.loss.name)

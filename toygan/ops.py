@@ -20,6 +20,7 @@ from .launch import KERNEL_DIR
 
 ACTIVATION_CODES = {"identity": 0, "relu": 1, "leaky_relu": 2, "tanh": 3, "sigmoid": 4}
 LOSS_CODES = {"minimax": 0, "nonsaturating": 1, "wasserstein": 2, "least_squares": 3}
+RULE_CODES = {"sgd": 0, "adam": 1, "rmsprop": 2}
 
 
 def header_constants() -> dict[str, int]:
@@ -31,7 +32,14 @@ _CONSTANTS = header_constants()
 TILE = _CONSTANTS["TILE"]
 BLOCK_1D = _CONSTANTS["BLOCK_1D"]
 MAX_MODES = _CONSTANTS["MAX_MODES"]
+FUSED_THREADS = _CONSTANTS["FUSED_THREADS"]
+FUSED_ROWS = _CONSTANTS["FUSED_ROWS"]
+FUSED_MAX_LAYERS = _CONSTANTS["FUSED_MAX_LAYERS"]
+FUSED_POOL_BYTES = _CONSTANTS["FUSED_POOL_BYTES"]
 MAX_BLOCKS_1D = 1024  # grid-stride kernels: enough blocks to fill a GPU, no more
+# Fused steps: at most this many blocks per member, each looping over its chunks. More
+# blocks fill more SMs, but every block writes a partial gradient that fused_update reads.
+FUSED_MAX_BLOCKS = 128
 
 Geometry = tuple[tuple[int, int, int], tuple[int, int, int]]
 
@@ -52,6 +60,55 @@ def per_member_geometry(members: int) -> Geometry:
 
 def single_block_geometry() -> Geometry:
     return (1, 1, 1), (BLOCK_1D, 1, 1)
+
+
+# ------------------------------------------------------------ fused steps
+def _ld(width: int) -> int:
+    return width | 1  # fused.cu's odd row stride
+
+
+def fused_pool_elements(g_dims: tuple[int, ...], d_dims: tuple[int, ...], rows: int) -> int:
+    """Shared-memory elements of one chunk of `rows` rows, as fused.cu's fused_place lays
+    them out: G's a_0..a_{L-1}, D's a_0..a_L, two gradient buffers of the widest layer."""
+    widest = max((*g_dims[:-1], *d_dims))
+    per_row = (sum(_ld(d) for d in g_dims[:-1]) + sum(_ld(d) for d in d_dims)
+               + 2 * _ld(widest))
+    return rows * per_row
+
+
+def fused_rows(g_dims: tuple[int, ...], d_dims: tuple[int, ...], itemsize: int) -> int:
+    """Rows per chunk: the most (up to FUSED_ROWS) whose activations fit the pool; 0 when
+    not even one row fits."""
+    one = fused_pool_elements(g_dims, d_dims, 1)
+    return min(FUSED_ROWS, (FUSED_POOL_BYTES // itemsize) // one)
+
+
+def fused_unsupported(g_dims: tuple[int, ...], d_dims: tuple[int, ...],
+                      itemsize: int) -> str | None:
+    """Why these layer widths cannot run fused, or None when they can."""
+    layers = max(len(g_dims), len(d_dims)) - 1
+    if layers > FUSED_MAX_LAYERS:
+        return f"{layers} Linear layers (the fused kernels hold at most {FUSED_MAX_LAYERS})"
+    if d_dims[-1] != 1 or g_dims[-1] != d_dims[0]:
+        return f"G {g_dims} does not feed D {d_dims} with one logit out"
+    if fused_rows(g_dims, d_dims, itemsize) < 1:
+        return (f"one row of activations ({fused_pool_elements(g_dims, d_dims, 1)} elements) "
+                f"does not fit the {FUSED_POOL_BYTES}-byte shared pool")
+    return None
+
+
+def fused_chunks(m: int, rows: int, discriminator: bool) -> int:
+    chunks = math.ceil(m / rows)
+    return 2 * chunks if discriminator else chunks
+
+
+def fused_blocks(chunks: int) -> int:
+    """Blocks per member of a fused step (each loops over chunks b, b + blocks, ...)."""
+    return min(chunks, FUSED_MAX_BLOCKS)
+
+
+def fused_geometry(blocks: int, members: int) -> Geometry:
+    return (blocks, members, 1), (FUSED_THREADS, 1, 1)
 
 
 # ------------------------------------------------------------------ checks
@@ -95,9 +152,22 @@ class KernelOps:
         self.dtype = np.dtype(module.dtype)
         self.real = self.dtype.type
 
+        self._layouts: dict[tuple[int, ...], object] = {}
+
     def _launch(self, name: str, geometry: Geometry, *args) -> None:
         grid, block = geometry
         self.module.launch(name, grid, block, args)
+
+    def _layout(self, dims: tuple[int, ...]):
+        """The int32 layout [L, d0, ..., dL] on the device, uploaded once per network."""
+        if dims not in self._layouts:
+            host = np.array([len(dims) - 1, *dims], dtype=np.int32)
+            if self.module.kind == "cuda":
+                import cupy
+
+                host = cupy.asarray(host)
+            self._layouts[dims] = host
+        return self._layouts[dims]
 
     # ------------------------------------------------------------ linear.cu
     def linear_forward(self, x, wb, y, act: str, leak: float) -> None:
@@ -257,3 +327,69 @@ class KernelOps:
         _contiguous(dist, "dist", self.dtype)
         self._launch("mode_histogram", single_block_geometry(), mode, dist, counts,
                      _i32(len(mode)), _i32(C), self.real(threshold))
+
+    # ------------------------------------------------------------- fused.cu
+    def _fused_step(self, name, discriminator, m, inputs, g_params, d_params, g_dims, d_dims,
+                    g_act, g_leak, d_act, d_leak, loss, partial, loss_partial,
+                    extra=()) -> None:
+        g_dims, d_dims = tuple(g_dims), tuple(d_dims)
+        reason = fused_unsupported(g_dims, d_dims, self.dtype.itemsize)
+        if reason:
+            raise ValueError(f"{name}: {reason}")
+        P, blocks = loss_partial.shape
+        R = fused_rows(g_dims, d_dims, self.dtype.itemsize)
+        chunks = fused_chunks(m, R, discriminator)
+        if not 1 <= blocks <= chunks:
+            raise ValueError(f"{name}: {blocks} blocks for {chunks} chunks")
+        if g_params.shape[0] != P or d_params.shape[0] != P or partial.shape[:2] != (P, blocks):
+            raise ValueError(f"{name}: members and blocks disagree: params {g_params.shape}, "
+                             f"{d_params.shape}, partial {partial.shape}, loss_partial "
+                             f"{loss_partial.shape}")
+        for label, a in (*inputs, ("g_params", g_params), ("d_params", d_params),
+                         ("partial", partial), ("loss_partial", loss_partial)):
+            if label != "x_real":
+                _contiguous(a, label, self.dtype)
+        self._launch(name, fused_geometry(blocks, P), *[a for _, a in inputs], g_params,
+                     d_params, self._layout(g_dims), self._layout(d_dims),
+                     np.int32(ACTIVATION_CODES[g_act]), self.real(g_leak),
+                     np.int32(ACTIVATION_CODES[d_act]), self.real(d_leak), _i32(m), _i32(R),
+                     np.int32(LOSS_CODES[loss]), _i32(g_params.shape[1]),
+                     _i32(d_params.shape[1]), *extra, partial, loss_partial)
+
+    def fused_discriminator_step(self, x_real, noise, g_params, d_params, g_dims, d_dims,
+                                 g_act: str, g_leak: float, d_act: str, d_leak: float,
+                                 loss: str, d_partial, loss_partial) -> None:
+        P, m, dim = x_real.shape
+        if noise.shape != (P, m, g_dims[0]) or dim != d_dims[0]:
+            raise ValueError(f"fused_discriminator_step: x_real {x_real.shape}, noise "
+                             f"{noise.shape}, G {tuple(g_dims)}, D {tuple(d_dims)}")
+        _check_dtype(self.dtype, ("x_real", x_real))
+        self._fused_step("fused_discriminator_step", True, m,
+                         (("x_real", x_real), ("noise", noise)), g_params, d_params, g_dims,
+                         d_dims, g_act, g_leak, d_act, d_leak, loss, d_partial, loss_partial,
+                         extra=(member_stride(x_real, "x_real"),))
+
+    def fused_generator_step(self, noise, g_params, d_params, g_dims, d_dims, g_act: str,
+                             g_leak: float, d_act: str, d_leak: float, loss: str, g_partial,
+                             loss_partial) -> None:
+        P, m, nz = noise.shape
+        if nz != g_dims[0]:
+            raise ValueError(f"fused_generator_step: noise {noise.shape}, G {tuple(g_dims)}")
+        self._fused_step("fused_generator_step", False, m, (("noise", noise),), g_params,
+                         d_params, g_dims, d_dims, g_act, g_leak, d_act, d_leak, loss,
+                         g_partial, loss_partial)
+
+    def fused_update(self, partial, params, grads, s1, s2, rule: str, hyper, clip: float,
+                     loss_partial, value, inv_m: float) -> None:
+        P, blocks, n = partial.shape
+        for label, a in (("partial", partial), ("params", params), ("grads", grads),
+                         ("s1", s1), ("s2", s2), ("loss_partial", loss_partial),
+                         ("value", value)):
+            _contiguous(a, label, self.dtype)
+        if params.shape != (P, n) or grads.shape != (P, n) or loss_partial.shape != (P, blocks):
+            raise ValueError(f"fused_update: partial {partial.shape}, params {params.shape}, "
+                             f"loss_partial {loss_partial.shape}")
+        h = [self.real(x) for x in (*hyper, 0, 0, 0, 0, 0)[:5]]
+        self._launch("fused_update", elementwise_geometry(P * n), partial, _i32(blocks),
+                     params, grads, s1, s2, _i32(n), _i32(P), np.int32(RULE_CODES[rule]), *h,
+                     self.real(clip), loss_partial, value, self.real(inv_m))

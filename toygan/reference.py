@@ -89,39 +89,46 @@ def dropout_forward(x, u, y, mask, p: float) -> None:
 
 
 # ---------------------------------------------------------------------- losses.cu
-def loss_discriminator(logits, grad, value, loss: str) -> None:
-    m = logits.shape[1] // 2
-    real, fake = logits[:, :m, 0], logits[:, m:, 0]
+def _discriminator_terms(logits, is_real, loss: str):
+    """Per-logit D loss and its derivative (loss_terms.cuh); real samples where is_real."""
     one = logits.dtype.type(1)
     if loss == "wasserstein":
-        v_real, v_fake = -real, fake
-        g_real, g_fake = np.full_like(real, -1), np.full_like(fake, 1)
-    elif loss == "least_squares":
-        v_real, v_fake = 0.5 * (real - one) ** 2, 0.5 * fake**2
-        g_real, g_fake = real - one, fake
-    elif loss in ("minimax", "nonsaturating"):
-        v_real, v_fake = softplus(-real), softplus(fake)
-        g_real, g_fake = -expit(-real), expit(fake)
-    else:
-        raise ValueError(f"unknown loss {loss!r}")
-    grad[:, :m, 0] = g_real / m
-    grad[:, m:, 0] = g_fake / m
-    value[...] = (v_real.sum(axis=1) + v_fake.sum(axis=1)) / m
+        return np.where(is_real, -logits, logits), np.where(is_real, -one, one)
+    if loss == "least_squares":
+        r = np.where(is_real, logits - one, logits)
+        return logits.dtype.type(0.5) * r * r, r
+    if loss in ("minimax", "nonsaturating"):
+        v = np.where(is_real, softplus(-logits), softplus(logits))
+        return v, np.where(is_real, -expit(-logits), expit(logits))
+    raise ValueError(f"unknown loss {loss!r}")
+
+
+def _generator_terms(fake, loss: str):
+    """Per-logit G loss and its derivative (loss_terms.cuh)."""
+    one = fake.dtype.type(1)
+    if loss == "minimax":
+        return -softplus(fake), -expit(fake)
+    if loss == "nonsaturating":
+        return softplus(-fake), -expit(-fake)
+    if loss == "wasserstein":
+        return -fake, np.full_like(fake, -1)
+    if loss == "least_squares":
+        return fake.dtype.type(0.5) * (fake - one) ** 2, fake - one
+    raise ValueError(f"unknown loss {loss!r}")
+
+
+def loss_discriminator(logits, grad, value, loss: str) -> None:
+    m = logits.shape[1] // 2
+    is_real = (np.arange(2 * m) < m)[None]
+    v, g = _discriminator_terms(logits[..., 0], is_real, loss)
+    grad[..., 0] = g / m
+    value[...] = v.sum(axis=1) / m
 
 
 def loss_generator(logits, grad, value, loss: str) -> None:
     fake = logits[..., 0]
     m = fake.shape[1]
-    if loss == "minimax":
-        v, g = -softplus(fake), -expit(fake)
-    elif loss == "nonsaturating":
-        v, g = softplus(-fake), -expit(-fake)
-    elif loss == "wasserstein":
-        v, g = -fake, np.full_like(fake, -1)
-    elif loss == "least_squares":
-        v, g = 0.5 * (fake - 1) ** 2, fake - 1
-    else:
-        raise ValueError(f"unknown loss {loss!r}")
+    v, g = _generator_terms(fake, loss)
     grad[..., 0] = g / m
     value[...] = v.sum(axis=1) / m
 
@@ -218,3 +225,119 @@ def nearest_mode(x, means, inv_stds, mode, dist) -> None:
 def mode_histogram(mode, dist, counts, threshold: float) -> None:
     high_quality = dist < dist.dtype.type(threshold)
     counts[...] = np.bincount(mode[high_quality], minlength=len(counts))
+
+
+# ----------------------------------------------------------------------- fused.cu
+def _mlp_layers(params, dims) -> list:
+    """Views (K+1, N) of each Linear layer's block in one member's flat parameters."""
+    blocks, offset = [], 0
+    for k, n in zip(dims[:-1], dims[1:], strict=False):
+        blocks.append(params[offset:offset + (k + 1) * n].reshape(1, k + 1, n))
+        offset += (k + 1) * n
+    return blocks
+
+
+def _mlp_forward(layers, act: str, leak: float, x) -> list:
+    """The activations a_0 = x, ..., a_L of an MLP (hidden `act`, identity output)."""
+    acts = [x]
+    for i, wb in enumerate(layers):
+        y = np.empty((1, x.shape[1], wb.shape[2]), dtype=x.dtype)
+        linear_forward(acts[-1], wb, y, act if i + 1 < len(layers) else "identity", leak)
+        acts.append(y)
+    return acts
+
+
+def _mlp_backward(layers, acts, act: str, leak: float, dz, gwbs, input_grad: bool):
+    """Back from dz = dL/d(output); parameter gradients into gwbs (unless None)."""
+    for i in range(len(layers) - 1, -1, -1):
+        if gwbs is not None:
+            linear_backward_params(acts[i], dz, gwbs[i])
+        if i == 0 and not input_grad:
+            return None
+        dx = np.empty_like(acts[i])
+        linear_backward_input(dz, layers[i], acts[i] if i else None, None, dx,
+                              act if i else "identity", leak)
+        dz = dx
+    return dz
+
+
+def _fused_chunks_of_block(block: int, blocks: int, chunks: int) -> list[int]:
+    return list(range(block, chunks, blocks))
+
+
+def fused_discriminator_step(x_real, noise, g_params, d_params, g_dims, d_dims, g_act: str,
+                             g_leak: float, d_act: str, d_leak: float, loss: str, d_partial,
+                             loss_partial) -> None:
+    """Per block b of the kernel's grid, the sum over the rows of its chunks (fused.cu) of
+    the D loss's parameter gradient (carrying 1/m) and of the per-row losses."""
+    from .ops import fused_chunks, fused_rows  # geometry lives in ops; no import cycle
+
+    P, m, _ = x_real.shape
+    blocks = loss_partial.shape[1]
+    R = fused_rows(tuple(g_dims), tuple(d_dims), x_real.dtype.itemsize)
+    real_chunks = fused_chunks(m, R, False)
+    t = x_real.dtype.type
+    for p in range(P):
+        g_layers, d_layers = _mlp_layers(g_params[p], g_dims), _mlp_layers(d_params[p], d_dims)
+        fake = _mlp_forward(g_layers, g_act, g_leak, noise[p:p + 1])[-1]
+        inputs = np.concatenate([x_real[p:p + 1], fake], axis=1)
+        for b in range(blocks):
+            rows = []
+            for c in _fused_chunks_of_block(b, blocks, 2 * real_chunks):
+                start = c * R if c < real_chunks else m + (c - real_chunks) * R
+                stop = min(start + R, m if c < real_chunks else 2 * m)
+                rows.extend(range(start, stop))
+            rows = np.array(rows)
+            acts = _mlp_forward(d_layers, d_act, d_leak, inputs[:, rows])
+            logits = acts[-1][0, :, 0]
+            is_real = rows < m
+            v, g = _discriminator_terms(logits, is_real, loss)
+            dz = (g / t(m)).reshape(1, -1, 1)
+            gwbs = [np.empty_like(wb) for wb in d_layers]
+            _mlp_backward(d_layers, acts, d_act, d_leak, dz, gwbs, input_grad=False)
+            d_partial[p, b] = np.concatenate([gwb.reshape(-1) for gwb in gwbs])
+            loss_partial[p, b] = v.sum()
+
+
+def fused_generator_step(noise, g_params, d_params, g_dims, d_dims, g_act: str, g_leak: float,
+                         d_act: str, d_leak: float, loss: str, g_partial,
+                         loss_partial) -> None:
+    """Per block b, the sum over its chunks' rows of the G loss's parameter gradient
+    (through D's input gradient, carrying 1/m) and of the per-row losses."""
+    from .ops import fused_chunks, fused_rows
+
+    P, m, _ = noise.shape
+    blocks = loss_partial.shape[1]
+    R = fused_rows(tuple(g_dims), tuple(d_dims), noise.dtype.itemsize)
+    for p in range(P):
+        g_layers, d_layers = _mlp_layers(g_params[p], g_dims), _mlp_layers(d_params[p], d_dims)
+        for b in range(blocks):
+            rows = np.concatenate([np.arange(c * R, min(c * R + R, m)) for c in
+                                   _fused_chunks_of_block(b, blocks, fused_chunks(m, R, False))])
+            g_acts = _mlp_forward(g_layers, g_act, g_leak, noise[p:p + 1, rows])
+            d_acts = _mlp_forward(d_layers, d_act, d_leak, g_acts[-1])
+            v, g = _generator_terms(d_acts[-1][..., 0], loss)
+            grad = (g / noise.dtype.type(m))[..., None]
+            grad_fake = _mlp_backward(d_layers, d_acts, d_act, d_leak, grad, None, True)
+            gwbs = [np.empty_like(wb) for wb in g_layers]
+            _mlp_backward(g_layers, g_acts, g_act, g_leak, grad_fake, gwbs, input_grad=False)
+            g_partial[p, b] = np.concatenate([gwb.reshape(-1) for gwb in gwbs])
+            loss_partial[p, b] = v.sum()
+
+
+def fused_update(partial, params, grads, s1, s2, rule: str, hyper, clip: float, loss_partial,
+                 value, inv_m: float) -> None:
+    """grads = the sum of the blocks' partial gradients; then the rule's update (the
+    references above) and clipping when clip > 0; value = inv_m x the summed losses."""
+    grads[...] = partial.sum(axis=1)
+    if rule == "sgd":
+        sgd_update(params, grads, s1, *hyper[:2])
+    elif rule == "adam":
+        adam_update(params, grads, s1, s2, *hyper[:5])
+    elif rule == "rmsprop":
+        rmsprop_update(params, grads, s1, *hyper[:3])
+    else:
+        raise ValueError(f"unknown rule {rule!r}")
+    if clip > 0:
+        clip_params(params, clip)
+    value[...] = loss_partial.sum(axis=1) * value.dtype.type(inv_m)

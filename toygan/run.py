@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from .config import BACKENDS, NOISE, Config, ConfigError
+from .config import BACKENDS, KERNELS, NOISE, Config, ConfigError
 from .distributions import PRESETS
 from .losses import LOSSES
 from .nn import ACTIVATIONS
@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
                    f"the snapshot grid and GIF; 0: none (default {d.snapshot_samples})")
     p.add_argument("--backend", choices=BACKENDS, help="auto picks the best available; "
                    "cuda when CuPy sees a GPU, else numpy; emu runs the CUDA kernels on the CPU")
+    p.add_argument("--kernels", choices=KERNELS, help="emu/cuda backends: fused runs each "
+                   "training step as one kernel per network pass, per-op one kernel per "
+                   "layer; auto: fused where the networks allow (no maxout or dropout)")
     p.add_argument("--config", type=Path, help="take options from a JSON file (a run's "
                    "config.json reproduces the run); options given here override it")
     p.add_argument("--out", type=Path, help="run directory (default runs/<preset>-<time>)")
@@ -111,8 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 OPTION_KEYS = ("loss", "k", "steps", "batch", "lr_d", "lr_g", "optimizer", "hidden",
                "g_activation", "d_activation", "noise_dim", "noise", "seed", "eval_every",
-               "eval_samples", "clip", "dropout", "dtype", "backend", "pack",
+               "eval_samples", "clip", "dropout", "dtype", "backend", "kernels", "pack",
                "expensive_every", "snapshot_samples")
+
+
+def _kernel_path(trainer) -> str:
+    path = getattr(trainer.gan, "kernel_path", None)
+    return f" ({path} kernels)" if path else ""
 
 
 class Progress:
@@ -211,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{trainer.mixture.dim}-D), loss {config.loss}, k={config.k}, "
               f"{config.optimizer} lr_d={config.lr_d:g} lr_g={config.lr_g:g}, "
               f"batch {config.batch}, steps {trainer.step}->{config.steps}, "
-              f"backend {config.backend} -> {run_dir}", file=sys.stderr)
+              f"backend {config.backend}{_kernel_path(trainer)} -> {run_dir}",
+              file=sys.stderr)
     code = 0
     try:
         summary = trainer.run(Progress(args.quiet))
