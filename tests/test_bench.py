@@ -116,3 +116,49 @@ def test_the_torch_peer_starts_from_toygans_parameters():
         ours = mlp.forward(z).copy()
         theirs = bench.torch_network(mlp)(torch.from_numpy(z[0])).detach().numpy()
         np.testing.assert_allclose(theirs, ours[0], rtol=1e-5, atol=1e-6)
+
+
+def test_the_plain_array_peer_computes_toygans_iteration():
+    """Fed the same minibatches, numpy-plain (toygan.array_peer on NumPy) and toygan's numpy
+    engine end the iteration with the same parameters: the peer does the same work."""
+    import numpy as np
+
+    from tests.kernel_check import TOLERANCES
+    from tests.test_engine import feed
+    from toygan.array_peer import ArrayGAN
+    from toygan.train import GAN
+
+    config = bench.workload(33)
+    mixture = config.validate()
+    rng = np.random.default_rng(4)
+    real = mixture.sample(33, rng).astype(np.float32)
+    noises = [rng.standard_normal((1, 33, 2)).astype(np.float32) for _ in range(2)]
+    gan, peer = GAN(config, mixture), ArrayGAN(config, mixture, np)
+    feed(gan, real.reshape(1, 33, 2), list(noises))
+    want = gan.iteration()
+    got = (peer.discriminator_step(real, noises[0][0]), peer.generator_step(noises[1][0]))
+    np.testing.assert_allclose(np.array(got, dtype=np.float64), want, rtol=1e-5)
+    unit = TOLERANCES[np.dtype(np.float32)].unit
+    for ours, theirs in ((gan.G, peer.G), (gan.D, peer.D)):
+        want_params = ours.params[0]
+        # Adam moves each parameter by ~lr whatever the gradient's size: 2^10 ulps of |p|+lr
+        np.testing.assert_array_less(np.abs(peer.flat_params(theirs) - want_params),
+                                     1024 * unit * (np.abs(want_params) + config.lr_d))
+    # And the peer trains with its own draws.
+    losses = [peer.iteration() for _ in range(3)]
+    assert all(np.isfinite(float(v)) for pair in losses for v in pair)
+
+
+def test_bench_runs_the_plain_numpy_peer(tmp_path):
+    result = bench.run_bench(batches=(8,), contestants=("toygan-numpy", "numpy-plain"),
+                             warmup=1, repeats=1, iterations=2)
+    names = [r["contestant"] for r in result["rows"]]
+    assert names == ["toygan-numpy", "numpy-plain"]
+    assert all("median" in r and r["median"] > 0 for r in result["rows"])
+    assert "ratio_to_toygan_best" in result["rows"][1]
+
+
+def test_gpu_contestants_are_skipped_without_a_gpu(monkeypatch):
+    monkeypatch.setattr("toygan.launch.cuda_available", lambda: False)
+    for name in ("toygan-cuda-fused", "toygan-cuda-graph", "toygan-cuda-per-op", "cupy-cublas"):
+        assert bench.available(name) == "no CuPy or no GPU"

@@ -6,12 +6,18 @@ non-saturating G loss; Adam lr 2e-4, betas (0.5, 0.999) for both; k = 1 -- at ba
 64, 512 and 4096, float32. One iteration = one D step on m real and m generated samples
 (fresh draws) and one G step on m fresh noise samples.
 
-Contestants, where available: toygan `numpy`; PyTorch CPU eager (`pip install
-torch==2.13.0`; same architecture, the same initial parameters copied from toygan, the same
-optimiser and loss, its own random draws); on a GPU: toygan `cuda` with per-op kernels and
-PyTorch CUDA eager. Each contestant and batch size runs in its own process (a clean peak
-RSS, thread pools that do not meet): warm-up iterations first (excluded), then `repeats`
-timed blocks of `iterations` each; on a GPU the block is timed with device events.
+Contestants, where available (every peer has the same architecture, the initial parameters
+copied from toygan, the same optimiser and loss, and its own random draws):
+- CPU: toygan `numpy`; `numpy-plain`, the step written plainly in NumPy
+  (toygan.array_peer); PyTorch eager and torch.compile (`pip install torch==2.13.0`).
+- GPU: toygan `cuda` with the fused steps (`toygan-cuda-fused`), the same captured once in
+  a CUDA graph by CuPy stream capture and replayed (`toygan-cuda-graph`: timing only, the
+  replay reuses the captured scalars -- Philox counters, Adam's bias corrections), the
+  per-op kernels (`toygan-cuda-per-op`); `cupy-cublas` (the plain step on CuPy: cuBLAS
+  matrix products); PyTorch CUDA eager, CUDA graphs and torch.compile.
+Each contestant and batch size runs in its own process (a clean peak RSS, thread pools that
+do not meet): warm-up iterations first (excluded), then `repeats` timed blocks of
+`iterations` each, timed by the host clock on a CPU and by device events on a GPU.
 
 Printed and written to bench/results/<device>-<date>-bench.json and .md: iterations/s (min,
 median, max over blocks), each contestant's ratio to toygan's best in the same run, the
@@ -37,8 +43,13 @@ import numpy as np
 from .config import Config
 
 BATCHES = (64, 512, 4096)
-CONTESTANTS = ("toygan-numpy", "torch-cpu-eager", "torch-cpu-compile", "toygan-cuda",
+CONTESTANTS = ("toygan-numpy", "numpy-plain", "torch-cpu-eager", "torch-cpu-compile",
+               "toygan-cuda-fused", "toygan-cuda-graph", "toygan-cuda-per-op", "cupy-cublas",
                "torch-cuda-eager", "torch-cuda-graphs", "torch-cuda-compile")
+
+TOYGAN_VARIANTS = {"toygan-numpy": "numpy", "toygan-cuda-fused": "fused",
+                   "toygan-cuda-graph": "graph", "toygan-cuda-per-op": "per-op"}
+ARRAY_PEERS = {"numpy-plain": "numpy", "cupy-cublas": "cupy"}
 
 
 def workload(batch: int) -> Config:
@@ -81,18 +92,86 @@ def matmul_ceiling(size: int = 2048, repeats: int = 5) -> float:
 
 
 # ------------------------------------------------------------------ contestants
-def _toygan_step(backend: str, batch: int):
+class HostClock:
+    """Wall time of a block of iterations on the CPU."""
+
+    def start(self) -> None:
+        self.t0 = time.perf_counter()
+
+    def stop(self) -> float:
+        return time.perf_counter() - self.t0
+
+
+class CupyClock:
+    """Device time between two CUDA events recorded on `stream` (None: the current one)."""
+
+    def __init__(self, stream=None) -> None:
+        import cupy
+
+        self.cupy, self.stream = cupy, stream
+        self.begin, self.end = cupy.cuda.Event(), cupy.cuda.Event()
+
+    def start(self) -> None:
+        self.begin.record(self.stream)
+
+    def stop(self) -> float:
+        self.end.record(self.stream)
+        self.end.synchronize()
+        return self.cupy.cuda.get_elapsed_time(self.begin, self.end) / 1e3
+
+
+class TorchClock:
+    def __init__(self) -> None:
+        import torch
+
+        self.begin = torch.cuda.Event(enable_timing=True)
+        self.end = torch.cuda.Event(enable_timing=True)
+
+    def start(self) -> None:
+        self.begin.record()
+
+    def stop(self) -> float:
+        self.end.record()
+        self.end.synchronize()
+        return self.begin.elapsed_time(self.end) / 1e3
+
+
+def _toygan_step(variant: str, batch: int):
+    """toygan's iteration: `numpy`, or on the GPU `fused`, `per-op` or `graph` (the fused
+    iteration captured once on a side stream and replayed)."""
     from .train import make_gan
 
     config = workload(batch)
-    config.backend = backend
+    if variant == "numpy":
+        return make_gan(config, config.validate()).iteration, HostClock()
+    config.backend = "cuda"
+    config.kernels = "per-op" if variant == "per-op" else "fused"
     gan = make_gan(config, config.validate())
-    sync = None
-    if backend == "cuda":
-        import cupy
+    if variant != "graph":
+        return gan.launch_iteration, CupyClock()
+    import cupy
 
-        sync = cupy.cuda.runtime.deviceSynchronize
-    return gan.iteration, sync
+    stream = cupy.cuda.Stream(non_blocking=True)
+    with stream:
+        for _ in range(3):  # every buffer allocated and layout uploaded before capture
+            gan.launch_iteration()
+        stream.synchronize()
+        stream.begin_capture()
+        gan.launch_iteration()
+        graph = stream.end_capture()
+    return lambda: graph.launch(stream), CupyClock(stream)
+
+
+def _array_step(xp_name: str, batch: int):
+    """The plain step of toygan.array_peer on NumPy or CuPy."""
+    from .array_peer import ArrayGAN
+
+    config = workload(batch)
+    if xp_name == "numpy":
+        return ArrayGAN(config, config.validate(), np).iteration, HostClock()
+    import cupy
+
+    return ArrayGAN(config, config.validate(), cupy).iteration, CupyClock()
 
 
 def torch_network(mlp, device: str = "cpu"):
@@ -154,9 +233,9 @@ def _torch_step(batch: int, device: str, variant: str = "eager"):
         loss_g.backward()
         opt_g.step()
 
-    sync = torch.cuda.synchronize if device == "cuda" else None
+    clock = TorchClock() if device == "cuda" else HostClock()
     if not graphs:
-        return step, sync
+        return step, clock
     side = torch.cuda.Stream()  # warm up on a side stream, as capture requires
     side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):
@@ -166,7 +245,7 @@ def _torch_step(batch: int, device: str, variant: str = "eager"):
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
         step()
-    return graph.replay, sync
+    return graph.replay, clock
 
 
 def available(contestant: str) -> str | None:
@@ -178,7 +257,7 @@ def available(contestant: str) -> str | None:
             return "PyTorch is not installed (pip install torch==2.13.0)"
         if "cuda" in contestant and not torch.cuda.is_available():
             return "no GPU visible to PyTorch"
-    if contestant == "toygan-cuda":
+    if contestant.startswith("toygan-cuda") or contestant.startswith("cupy"):
         from .launch import cuda_available
 
         if not cuda_available():
@@ -190,25 +269,21 @@ def _measure(contestant: str, batch: int, warmup: int, repeats: int, iterations:
              queue) -> None:
     """Child process: time one contestant at one batch size, report through `queue`."""
     try:
-        if contestant == "toygan-numpy":
-            step, sync = _toygan_step("numpy", batch)
-        elif contestant == "toygan-cuda":
-            step, sync = _toygan_step("cuda", batch)
+        if contestant in TOYGAN_VARIANTS:
+            step, clock = _toygan_step(TOYGAN_VARIANTS[contestant], batch)
+        elif contestant in ARRAY_PEERS:
+            step, clock = _array_step(ARRAY_PEERS[contestant], batch)
         else:  # torch-{cpu,cuda}-{eager,compile,graphs}
             _, device, variant = contestant.split("-")
-            step, sync = _torch_step(batch, device, variant)
+            step, clock = _torch_step(batch, device, variant)
         for _ in range(warmup):
             step()
-        if sync:
-            sync()
         rates = []
         for _ in range(repeats):
-            t = time.perf_counter()
+            clock.start()
             for _ in range(iterations):
                 step()
-            if sync:
-                sync()
-            rates.append(iterations / (time.perf_counter() - t))
+            rates.append(iterations / clock.stop())
         peak = _peak_memory(contestant)
         queue.put({"rates": rates, "peak_memory_mb": peak})
     except Exception as err:  # reported in the table, not fatal to the other contestants

@@ -410,9 +410,29 @@ class DeviceGAN:
         return self.noise
 
     def discriminator_step(self) -> float:
+        self._discriminator_launches()
+        return float(self.values[0, 0])
+
+    def generator_step(self) -> float:
+        self._generator_launches()
+        return float(self.values[1, 0])
+
+    def iteration(self) -> tuple[float, float]:
+        self.launch_iteration()
+        losses = self.device.download(self.values[:, 0])
+        return float(losses[0]), float(losses[1])
+
+    def launch_iteration(self) -> None:
+        """One iteration's kernels, without reading anything back: the losses stay in
+        `values` (a CUDA graph can capture this; see toygan.bench)."""
+        for _ in range(self.config.k):
+            self._discriminator_launches()
+        self._generator_launches()
+
+    def _discriminator_launches(self) -> None:
         if self.kernel_path == "fused":
             self._fused_discriminator_step()
-            return float(self.values[0, 0])
+            return
         ops, m = self.ops, self.config.batch
         self.sample_real()
         self.G.forward(self.training_noise(), out=self.d_input[:, m:])
@@ -422,24 +442,17 @@ class DeviceGAN:
         self.opt_d.step()
         if self.loss.clip:
             ops.clip_params(self.D.params, self.config.clip)
-        return float(self.values[0, 0])
 
-    def generator_step(self) -> float:
+    def _generator_launches(self) -> None:
         if self.kernel_path == "fused":
             self._fused_generator_step()
-            return float(self.values[1, 0])
+            return
         fake = self.G.forward(self.training_noise())
         logits = self.D.forward(fake)
         self.ops.loss_generator(logits, self.g_grad, self.values[1], self.loss.name)
         grad_fake = self.D.backward(self.g_grad, input_grad=True, param_grads=False)
         self.G.backward(grad_fake, input_grad=False)
         self.opt_g.step()
-        return float(self.values[1, 0])
-
-    def iteration(self) -> tuple[float, float]:
-        for _ in range(self.config.k):
-            loss_d = self.discriminator_step()
-        return loss_d, self.generator_step()
 
     # --------------------------------------------------------- inspection
     def _eval_input(self, host: np.ndarray):
