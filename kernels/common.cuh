@@ -22,7 +22,7 @@ typedef float real;
 // Fused training steps (fused.cu): threads per block, the most rows of a chunk (each
 // thread keeps that many accumulators), the most Linear layers per network, and the bytes
 // of shared memory one block keeps its chunk's activations and gradients in.
-#define FUSED_THREADS 128
+#define FUSED_THREADS 256
 #define FUSED_ROWS 16
 #define FUSED_MAX_LAYERS 6
 #define FUSED_POOL_BYTES 47104

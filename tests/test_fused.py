@@ -245,3 +245,10 @@ def test_networks_too_wide_for_the_pool_fall_back():
     assert DeviceGAN(config, config.validate(), "reference").kernel_path == "per-op"
     too_deep = small_config(hidden=[3] * 7)
     assert DeviceGAN(too_deep, too_deep.validate(), "reference").kernel_path == "per-op"
+
+
+def test_fused_on_the_numpy_backend_is_a_clear_error():
+    with pytest.raises(ConfigError, match="--kernels fused runs on the kernel backends"):
+        Config(kernels="fused", backend="numpy").validate()
+    with pytest.raises(ConfigError, match="unknown kernels"):
+        Config(kernels="fast").validate()

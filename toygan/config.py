@@ -131,6 +131,9 @@ class Config:
         need(self.backend == "numpy" or not host_only,
              "batch norm in G and packing (pack > 1) run on the numpy backend only; "
              "use --backend numpy")
+        need(self.kernels != "fused" or self.backend in ("emu", "cuda"),
+             "--kernels fused runs on the kernel backends: use --backend cuda (a GPU) or "
+             "emu (the kernels emulated on the CPU)")
         if self.backend == "cuda":
             from .launch import cuda_available
 

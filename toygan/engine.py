@@ -2,6 +2,11 @@
 object, which is either `toygan.reference` (NumPy) or `ops.KernelOps` over the emulator or
 a GPU. The same code runs three ways; tests compare them step for step.
 
+Two paths through an iteration: `per-op` (one kernel per layer and op: the reference path)
+and `fused` (kernels/fused.cu: the D step and the G step one kernel each, then one
+reduce-and-update kernel per network), chosen by `config.kernels` ('auto' takes fused
+where the networks allow it).
+
 Arrays live on the device (`Device.xp`: NumPy for reference/emu, CuPy for cuda). Every
 buffer of the training step comes from `Device.empty`, which counts allocations, and is
 allocated once per batch size: after the first iteration a step allocates nothing.

@@ -7,6 +7,7 @@ checkpoint kept), 130 interrupted (state saved; continue with --resume).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import re
@@ -233,6 +234,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\ntoygan.run: interrupted at step {trainer.step}; state saved, continue with "
               f"--resume {run_dir}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    # The figures read the run files, not the trainer: let its arrays go first, so that
+    # the process's peak memory is the larger of training and plotting, not their sum.
+    del trainer
+    gc.collect()
     if not args.no_plots and (run_dir / "samples.npz").is_file():
         from . import plots  # matplotlib only when plotting
 
