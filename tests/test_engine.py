@@ -107,7 +107,7 @@ def test_dropout_and_philox_draws_agree_between_reference_and_emulator():
 
 
 @pytest.mark.parametrize("kind", ["reference", *KERNEL_KINDS])
-@pytest.mark.parametrize("options", [dict(dropout=0.2), dict(kernels="fused")],
+@pytest.mark.parametrize("options", [dict(dropout=0.2), dict(kernels="fused", backend="emu")],
                          ids=["per-op", "fused"])
 def test_no_allocation_after_the_first_iteration(kind, options):
     config = small_config(dtype="float32", **options)
