@@ -362,7 +362,10 @@ class Dropout(Layer):
         if self.rng is None:
             raise RuntimeError("Dropout in training mode needs an rng (MLP.set_rng)")
         self.mask = mask = self._buffer("mask", x.shape, x.dtype)
-        keep = self.rng.random(x.shape, dtype=x.dtype) >= self.p
+        if isinstance(self.rng, list):  # one generator per member (toygan.population)
+            keep = np.stack([r.random(x.shape[1:], dtype=x.dtype) for r in self.rng]) >= self.p
+        else:
+            keep = self.rng.random(x.shape, dtype=x.dtype) >= self.p
         np.multiply(keep, 1.0 / (1.0 - self.p), out=mask)
         y = self._buffer("y", x.shape, x.dtype)
         return np.multiply(x, mask, out=y)
@@ -489,7 +492,8 @@ class MLP:
                 layer.init(row, rng)
                 self.params[member, where] = row
 
-    def set_rng(self, rng: np.random.Generator) -> None:
+    def set_rng(self, rng) -> None:
+        """Dropout's generator, or a list of one per member."""
         for layer in self.layers:
             if isinstance(layer, Dropout):
                 layer.rng = rng

@@ -14,14 +14,29 @@ OPTIMIZERS = ("sgd", "adam", "rmsprop")
 
 
 class Optimizer:
-    def __init__(self, params: np.ndarray, grads: np.ndarray, lr: float) -> None:
-        if not (np.isfinite(lr) and lr > 0):
+    """`lr` is one rate, or one per member ((P,) values: toygan.population); then `steps`
+    counts each member's updates, so members may take different numbers of steps."""
+
+    def __init__(self, params: np.ndarray, grads: np.ndarray, lr) -> None:
+        if not (np.all(np.isfinite(lr)) and np.all(np.asarray(lr) > 0)):
             raise ValueError(f"learning rate must be positive, got {lr}")
         if params.shape != grads.shape:
             raise ValueError(f"params {params.shape} and grads {grads.shape} differ")
-        self.params, self.grads, self.lr = params, grads, float(lr)
-        self.steps = 0
+        self.params, self.grads = params, grads
+        if np.ndim(lr) == 0:
+            self.lr, self.steps = float(lr), 0
+        else:
+            self.lr = np.asarray(lr, dtype=np.float64).reshape(-1, 1)
+            if len(self.lr) != params.shape[0]:
+                raise ValueError(f"{len(self.lr)} learning rates for {params.shape[0]} members")
+            self.steps = np.zeros((params.shape[0], 1), dtype=np.int64)
         self._scratch = np.empty_like(params)
+
+    def _as_params(self, factor):
+        """A per-member factor in the parameters' dtype: the same float arithmetic as a
+        Python-float scalar (NumPy casts those to the array's dtype), so member i of a
+        population updates exactly as a single run would."""
+        return factor.astype(self.params.dtype) if isinstance(factor, np.ndarray) else factor
 
     def step(self) -> None:
         raise NotImplementedError
@@ -56,7 +71,7 @@ class SGD(Optimizer):
         v = self.velocity
         v *= self.momentum
         v += self.grads
-        np.multiply(v, self.lr, out=self._scratch)
+        np.multiply(v, self._as_params(self.lr), out=self._scratch)
         self.params -= self._scratch
         self.steps += 1
 
@@ -88,7 +103,7 @@ class Adam(Optimizer):
         s *= 1.0 - self.beta2
         v += s
         # p -= lr / (1 - b1^t) * m / (sqrt(v / (1 - b2^t)) + eps)
-        step_size = self.lr / (1.0 - self.beta1**self.steps)
+        step_size = self._as_params(self.lr / (1.0 - self.beta1**self.steps))
         np.sqrt(v, out=s)
         s *= 1.0 / np.sqrt(1.0 - self.beta2**self.steps)
         s += self.eps
@@ -117,7 +132,7 @@ class RMSprop(Optimizer):
         np.sqrt(sq, out=s)
         s += self.eps
         np.divide(g, s, out=s)
-        s *= self.lr
+        s *= self._as_params(self.lr)
         self.params -= s
         self.steps += 1
 
@@ -125,7 +140,7 @@ class RMSprop(Optimizer):
         return {**super().state_dict(), "square_avg": self.square_avg}
 
 
-def make_optimizer(name: str, params: np.ndarray, grads: np.ndarray, lr: float,
+def make_optimizer(name: str, params: np.ndarray, grads: np.ndarray, lr,
                    beta1: float = 0.5) -> Optimizer:
     """The optimiser `name`; beta1 is Adam's first-moment decay (ignored by the others)."""
     if name == "sgd":

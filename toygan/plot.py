@@ -18,10 +18,17 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m toygan.plot",
         description="Draw the diagnostics of a run directory: samples, snapshots over "
         "training, D with D*, curves, mass per mode over time, coverage bars.")
-    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("run_dir", type=Path, help="a run directory, or a population run's "
+                        "(its population figures)")
     parser.add_argument("--gif", action="store_true",
                         help="also write training.gif, an animation of G's samples")
     args = parser.parse_args(argv)
+    if (args.run_dir / "population.json").is_file():
+        from .population_plots import make_population
+
+        for path in make_population(args.run_dir):
+            print(path)
+        return 0
     if not (args.run_dir / "samples.npz").is_file():
         print(f"toygan.plot: error: {args.run_dir} is not a finished run (no samples.npz)",
               file=sys.stderr)

@@ -21,6 +21,13 @@ from .losses import LOSSES
 from .nn import ACTIVATIONS
 from .optim import OPTIMIZERS
 from .plot import GIF_FILE, PLOT_FILES
+from .population import (
+    POPULATION_FILES,
+    POPULATION_PLOT_FILES,
+    PopulationTrainer,
+    format_table,
+    parse_grid,
+)
 from .train import RUN_FILES, CheckpointError, Diverged, Trainer
 
 EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 3, 130
@@ -100,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kernels", choices=KERNELS, help="emu/cuda backends: fused runs each "
                    "training step as one kernel per network pass, per-op one kernel per "
                    "layer; auto: fused where the networks allow (no maxout or dropout)")
+    p.add_argument("--population", type=int, metavar="N", help="train N GANs in lockstep "
+                   "(per grid cell; seeds seed..seed+N-1), numpy backend; writes per-member "
+                   "metrics, a table per cell and population figures")
+    p.add_argument("--grid", metavar="SPEC", help="hyperparameters that differ between "
+                   "members: 'lr_d=1e-4,3e-4 k=1,5' or a JSON object/file of lists (keys: "
+                   "lr_d, lr_g, k, seed)")
     p.add_argument("--config", type=Path, help="take options from a JSON file (a run's "
                    "config.json reproduces the run); options given here override it")
     p.add_argument("--out", type=Path, help="run directory (default runs/<preset>-<time>)")
@@ -183,6 +196,34 @@ def _make_config(args: argparse.Namespace) -> Config:
     return config
 
 
+def _run_population(trainer: PopulationTrainer, args: argparse.Namespace,
+                    run_dir: Path) -> int:
+    config = trainer.base
+    if not args.quiet:
+        print(f"toygan: {config.preset} population of {trainer.gan.P} GANs "
+              f"({trainer.population} per cell x {len(trainer.cells)} cells), loss "
+              f"{config.loss}, batch {config.batch}, steps {config.steps}, backend numpy -> "
+              f"{run_dir}", file=sys.stderr)
+    try:
+        summary = trainer.run(Progress(args.quiet))
+    except KeyboardInterrupt:
+        print("\ntoygan.run: interrupted; a population run cannot be resumed",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    del trainer  # the figures read the files
+    gc.collect()
+    if not args.no_plots:
+        from .population_plots import make_population  # matplotlib only when plotting
+
+        make_population(run_dir)
+    if not args.quiet:
+        print(format_table(summary))
+        print(f"{summary['members']} members x {summary['steps']} steps, "
+              f"{summary['gan_iterations_per_second']} GAN-iterations/s of training; "
+              f"per-member metrics in {run_dir / 'members.jsonl'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -191,6 +232,12 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(err))
     try:
         if args.resume is not None:
+            if (args.resume / "members.json").is_file():
+                raise ConfigError(f"{args.resume} is a population run; population runs "
+                                  "cannot be resumed (run it again, or sweep with "
+                                  "python -m toygan.sweep, which resumes)")
+            if args.population is not None or args.grid is not None:
+                raise ConfigError("--population and --grid start a new run; not with --resume")
             if args.preset is not None or args.config is not None:
                 raise ConfigError("--resume continues the run's own configuration; "
                                   "give no preset or --config with it")
@@ -200,19 +247,30 @@ def main(argv: list[str] | None = None) -> int:
         else:
             if args.preset is None and args.config is None:
                 raise ConfigError("give a preset (e.g. mixture8) or --config FILE")
+            population = args.population is not None or args.grid is not None
+            if population and args.backend is None:
+                args.backend = "numpy"  # auto: the population runs on the numpy backend
             config = _make_config(args)
             run_dir = args.out or Path("runs") / f"{config.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
-            existing = [f for f in OWN_FILES if (run_dir / f).exists()]
+            existing = [f for f in (*OWN_FILES, *POPULATION_FILES, *POPULATION_PLOT_FILES)
+                        if (run_dir / f).exists()]
             if run_dir.exists() and not run_dir.is_dir():
                 raise ConfigError(f"--out {run_dir} is a file, not a directory")
             if existing and not args.overwrite:
                 raise ConfigError(f"{run_dir} already holds a run ({existing[0]}); "
                                   "use --resume to continue it or --overwrite to replace it")
-            trainer = Trainer(config, run_dir)
+            if population:
+                members = 1 if args.population is None else args.population  # --grid alone
+                trainer = PopulationTrainer(config, members,
+                                            parse_grid(args.grid), run_dir)
+            else:
+                trainer = Trainer(config, run_dir)
             for name in existing:  # --overwrite: no stale file from the old run survives
                 (run_dir / name).unlink()
     except (ConfigError, CheckpointError) as err:
         return _fail(str(err))
+    if isinstance(trainer, PopulationTrainer):
+        return _run_population(trainer, args, run_dir)
 
     config = trainer.config
     if not args.quiet:

@@ -120,19 +120,23 @@ def restore_networks(state: dict[str, np.ndarray], gan, assign) -> None:
             raise CheckpointError(str(err)) from None
 
 
-def build_networks(config: Config, mixture: GaussianMixture,
-                   rng: dict[str, np.random.Generator]) -> tuple[MLP, MLP]:
+def build_networks(config: Config, mixture: GaussianMixture, rng) -> tuple[MLP, MLP]:
     """G and D as the run configures them, initialised from their own streams (every
-    backend starts from these parameters)."""
+    backend starts from these parameters). `rng` is one run's streams, a list of them (a
+    population: member i initialised from rng[i], as the single run of its seed), or None
+    (parameters left for the caller to fill)."""
     dtype = np.dtype(config.dtype)
     pieces = config.maxout_pieces
+    members = rng if isinstance(rng, list) else [rng]
+    P = len(members)
     G = MLP([config.noise_dim, *config.hidden, mixture.dim], config.g_activation, dtype=dtype,
-            pieces=pieces, **({"batchnorm": True} if config.g_batchnorm else {}))
+            pieces=pieces, population=P, **({"batchnorm": True} if config.g_batchnorm else {}))
     d_hidden = config.d_hidden or config.hidden
     D = MLP([mixture.dim * config.pack, *d_hidden, 1], config.d_activation, dtype=dtype,
-            dropout=config.dropout, pieces=pieces)
-    G.init([rng["g_init"]])
-    D.init([rng["d_init"]])
+            dropout=config.dropout, pieces=pieces, population=P)
+    if rng is not None:
+        G.init([r["g_init"] for r in members])
+        D.init([r["d_init"] for r in members])
     return G, D
 
 
@@ -195,6 +199,7 @@ class GAN:
         self.opt_d.step()
         if self.loss.clip:
             np.clip(self.D.params, -self.config.clip, self.config.clip, out=self.D.params)
+        self.step_values = value  # every member's loss (toygan.population reads them)
         return float(value[0])
 
     def generator_step(self) -> float:
@@ -204,6 +209,7 @@ class GAN:
         grad_fake = self.D.backward(grad, input_grad=True, param_grads=False)
         self.G.backward(grad_fake.reshape(fake.shape), input_grad=False)
         self.opt_g.step()
+        self.step_values = value
         return float(value[0])
 
     def _packed(self, x: np.ndarray) -> np.ndarray:
@@ -222,7 +228,7 @@ class GAN:
 
     def discriminate(self, x: np.ndarray) -> np.ndarray:
         """D's output at points x (n, pack * dim): a probability for BCE losses, else the
-        raw score. With packing, pass packs (`Trainer._packs`)."""
+        raw score. With packing, pass packs (`train.packs`)."""
         self.D.eval()
         try:
             logits = np.array(self.D.forward(np.asarray(x)[None])[0, :, 0], dtype=np.float64)
@@ -258,6 +264,48 @@ class GAN:
             self.rng[name].bit_generator.state = json.loads(str(state[f"rng.{name}"]))
 
 
+# ------------------------------------------------------------------ evaluation
+class EvalSets:
+    """The fixed evaluation sets of a run, drawn once from its `eval` stream: G's noise,
+    real samples, the KDE's noise and the Parzen validation set."""
+
+    def __init__(self, config: Config, mixture: GaussianMixture,
+                 eval_rng: np.random.Generator) -> None:
+        n = config.eval_samples
+        self.noise = draw_noise(config, (1, n, config.noise_dim), eval_rng)
+        self.real = mixture.sample(n, eval_rng)
+        self.kde_noise = eval_rng.standard_normal((n, mixture.dim))
+        self.validation = mixture.sample(PARZEN_VALIDATION, eval_rng)
+
+
+def packs(x: np.ndarray, pack: int) -> np.ndarray:
+    """Points (n, dim) as D's inputs: packs of `pack` consecutive points."""
+    return x[: len(x) - len(x) % pack].reshape(-1, pack * x.shape[1])
+
+
+def evaluate_record(gan, mixture: GaussianMixture, config: Config, sets: EvalSets,
+                    records: list[dict], record: dict) -> np.ndarray:
+    """Adds one evaluation's metrics to `record` (which holds its step and losses): D on
+    real and generated samples, gradient norms, the cheap metrics always, the expensive
+    ones every `expensive_every` evaluations and at the final step, then the collapse
+    detector over `records` (the earlier evaluations). Returns G's samples."""
+    fake = gan.generate(sets.noise)
+    record["d_real"] = float(gan.discriminate(packs(sets.real, config.pack)).mean())
+    record["d_fake"] = float(gan.discriminate(packs(fake, config.pack)).mean())
+    record["grad_norm_d"], record["grad_norm_g"] = gan.grad_norms()
+    # D* compares D with p_data / (p_data + p_g) point by point: a packed D has no
+    # value at a single point.
+    pointwise = gan.loss.output_is_probability and config.pack == 1
+    d = gan.discriminate if pointwise else None
+    record.update(metrics.sample_metrics(mixture, fake, sets.real, sets.kde_noise, d))
+    index = sum(1 for r in records if not r.get("diverged"))
+    every = config.expensive_every
+    if record["step"] == config.steps or (every and index % every == 0):
+        record.update(metrics.expensive_metrics(mixture, fake, sets.real, sets.validation))
+    record["events"] = metrics.collapse_events(records, record)
+    return fake
+
+
 # ------------------------------------------------------------------ trainer
 class Trainer:
     """Runs a GAN for config.steps iterations in a run directory.
@@ -278,12 +326,8 @@ class Trainer:
         self.loss_count = 0
         self.last_good: dict[str, np.ndarray] | None = None
         self.last_fake: np.ndarray | None = None  # G's samples at the last evaluation
-        eval_rng = self.gan.rng["eval"]
-        n = config.eval_samples
-        self.eval_noise = self.gan.draw_noise((1, n, config.noise_dim), eval_rng)
-        self.eval_real = self.mixture.sample(n, eval_rng)
-        self.kde_noise = eval_rng.standard_normal((n, self.mixture.dim))
-        self.eval_validation = self.mixture.sample(PARZEN_VALIDATION, eval_rng)
+        self.sets = EvalSets(config, self.mixture, self.gan.rng["eval"])
+        self.eval_noise, self.eval_real = self.sets.noise, self.sets.real
         self.snapshots: list[tuple[int, np.ndarray]] = []  # (step, G samples) per evaluation
 
     @classmethod
@@ -386,40 +430,20 @@ class Trainer:
         atomic_save_npz(self.run_dir / "checkpoint.npz", arrays)
 
     # ------------------------------------------------------------ evaluation
-    def _packs(self, x: np.ndarray) -> np.ndarray:
-        """Points (n, dim) as D's inputs: packs of `pack` consecutive points."""
-        pack = self.config.pack
-        return x[: len(x) - len(x) % pack].reshape(-1, pack * x.shape[1])
-
     def evaluate(self) -> dict:
-        """One line of metrics.jsonl: the cheap metrics always, the expensive ones every
-        `expensive_every` evaluations and at the final step, then the collapse detector."""
-        gan, mixture, config = self.gan, self.mixture, self.config
-        fake = gan.generate(self.eval_noise)
+        """One line of metrics.jsonl (see evaluate_record), with the mean losses since the
+        last evaluation; keeps G's samples for the snapshots."""
         record: dict = {"step": self.step, "wall_seconds": round(time.perf_counter() - self.t0, 3)}
         if self.loss_count:
             record["loss_d"] = float(self.loss_sums[0] / self.loss_count)
             record["loss_g"] = float(self.loss_sums[1] / self.loss_count)
-        record["d_real"] = float(gan.discriminate(self._packs(self.eval_real)).mean())
-        record["d_fake"] = float(gan.discriminate(self._packs(fake)).mean())
-        record["grad_norm_d"], record["grad_norm_g"] = gan.grad_norms()
-        # D* compares D with p_data / (p_data + p_g) point by point: a packed D has no
-        # value at a single point.
-        pointwise = gan.loss.output_is_probability and config.pack == 1
-        d = gan.discriminate if pointwise else None
-        record.update(metrics.sample_metrics(mixture, fake, self.eval_real, self.kde_noise, d))
-        index = sum(1 for r in self.records if not r.get("diverged"))
-        final = self.step == config.steps
-        every = config.expensive_every
-        if final or (every and index % every == 0):
-            record.update(metrics.expensive_metrics(mixture, fake, self.eval_real,
-                                                    self.eval_validation))
-        record["events"] = metrics.collapse_events(self.records, record)
+        fake = evaluate_record(self.gan, self.mixture, self.config, self.sets, self.records,
+                               record)
         self.loss_sums[...] = 0.0
         self.loss_count = 0
         self.last_fake = fake
-        if config.snapshot_samples:
-            kept = fake[: config.snapshot_samples].astype(np.float32)
+        if self.config.snapshot_samples:
+            kept = fake[: self.config.snapshot_samples].astype(np.float32)
             self.snapshots = [(t, x) for t, x in self.snapshots if t < self.step]
             self.snapshots.append((self.step, kept))
         return record

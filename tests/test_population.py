@@ -1,0 +1,192 @@
+"""Population training (toygan.population): member i equals the single run of its
+configuration, divergent members are frozen without touching the others, the grid and the
+table per cell, the figures' arrays, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from toygan import run
+from toygan.config import Config, ConfigError
+from toygan.optim import make_optimizer
+from toygan.population import (
+    PopulationTrainer,
+    cell_table,
+    cells_of,
+    member_configs,
+    parse_grid,
+)
+from toygan.train import Trainer
+
+
+def small(**overrides) -> Config:
+    base = dict(preset="mixture8", hidden=[19, 17], batch=37, steps=12, eval_every=6,
+                eval_samples=300, seed=3, backend="numpy", expensive_every=1)
+    base.update(overrides)
+    return Config(**base)
+
+
+def single_run(config: Config, tmp_path, name: str) -> Trainer:
+    trainer = Trainer(Config.from_dict(config.to_dict()), tmp_path / name)
+    trainer.run()
+    return trainer
+
+
+def assert_member_is_single_run(pop: PopulationTrainer, i: int, single: Trainer) -> None:
+    # Same float operations in the same order: equal, not merely close.
+    np.testing.assert_array_equal(pop.gan.G.params[i], single.gan.G.params[0])
+    np.testing.assert_array_equal(pop.gan.D.params[i], single.gan.D.params[0])
+    ours = [{k: v for k, v in r.items() if k != "wall_seconds"} for r in pop.records[i]]
+    theirs = [{k: v for k, v in r.items() if k != "wall_seconds"} for r in single.records]
+    assert ours == theirs
+
+
+@pytest.mark.parametrize("case", [
+    dict(grid="lr_d=1e-4,3e-4 k=1,2"),
+    dict(grid="lr_g=1e-3,2e-4", options=dict(dropout=0.2, optimizer="rmsprop",
+                                              d_activation="leaky_relu")),
+    dict(grid="k=1,3", options=dict(loss="wasserstein", optimizer="sgd", pack=2)),
+], ids=["adam-k-lr", "dropout-rmsprop", "wasserstein-sgd-pack"])
+def test_every_member_equals_its_single_run(tmp_path, case):
+    base = small(**case.get("options", {}))
+    pop = PopulationTrainer(base, 2, parse_grid(case["grid"]), tmp_path / "pop")
+    pop.run()
+    assert pop.gan.P == 2 * len(pop.cells)
+    for i, config in enumerate(pop.configs):
+        assert_member_is_single_run(pop, i, single_run(config, tmp_path, f"single{i}"))
+
+
+def test_a_diverging_member_is_frozen_and_the_others_train_on(tmp_path):
+    base = small(steps=12, eval_every=4)
+    pop = PopulationTrainer(base, 3, {}, tmp_path / "pop")
+    iteration, calls = pop.gan.iteration, []
+
+    def poisoned():
+        calls.append(1)
+        if len(calls) == 6:  # step 6: member 1's D turns NaN
+            pop.gan.D.params[1, 0] = np.nan
+        return iteration()
+
+    pop.gan.iteration = poisoned
+    summary = pop.run()
+    member = summary["member_summaries"][1]
+    assert member["diverged"] and member["diverged_at_step"] == 6
+    assert "NaN" in member["diverged_reason"]
+    # Frozen at its last good evaluation (step 4): finite, and its records stop there.
+    assert np.isfinite(pop.gan.D.params[1]).all()
+    assert [r["step"] for r in pop.records[1] if not r.get("diverged")] == [0, 4]
+    assert summary["cells"][0]["diverged"] == 1
+    for i in (0, 2):
+        assert_member_is_single_run(pop, i, single_run(pop.configs[i], tmp_path, f"s{i}"))
+    lines = [json.loads(x) for x in (tmp_path / "pop" / "members.jsonl").read_text()
+             .splitlines()]
+    assert any(r["member"] == 1 and r.get("diverged") for r in lines)
+
+
+def test_per_member_learning_rates_update_like_a_scalar_one():
+    rng = np.random.default_rng(0)
+    for name in ("sgd", "adam", "rmsprop"):
+        params = rng.standard_normal((3, 50)).astype(np.float32)
+        grads = rng.standard_normal((3, 50)).astype(np.float32)
+        lrs = [1e-3, 2e-4, 3e-2]
+        together = params.copy()
+        opt = make_optimizer(name, together, grads, np.array(lrs))
+        for _ in range(3):
+            opt.step()
+        for i, lr in enumerate(lrs):
+            alone = params[i:i + 1].copy()
+            one = make_optimizer(name, alone, grads[i:i + 1].copy(), lr)
+            for _ in range(3):
+                one.step()
+            np.testing.assert_array_equal(together[i], alone[0])
+
+
+def test_grid_forms_and_errors(tmp_path):
+    assert parse_grid("lr_d=1e-4,3e-4 k=1,5") == {"lr_d": [1e-4, 3e-4], "k": [1, 5]}
+    assert parse_grid('{"k": [1, 5], "lr_g": 2e-4}') == {"k": [1, 5], "lr_g": [2e-4]}
+    spec = tmp_path / "grid.json"
+    spec.write_text('{"seed": [0, 10]}')
+    assert parse_grid(str(spec)) == {"seed": [0, 10]}
+    assert parse_grid(None) == {}
+    for bad, message in (("loss=minimax", "cannot vary"), ("k=one", "needs int"),
+                         ("k=1 k=2", "given twice"), ("k", "neither"), ("[1]", "neither"),
+                         ("{bad", "invalid JSON")):
+        with pytest.raises(ConfigError, match=message):
+            parse_grid(bad)
+
+
+def test_members_per_cell_share_their_seeds():
+    configs = member_configs(small(seed=5), 3, parse_grid("lr_d=1e-4,3e-4"))
+    assert [(c.seed, c.lr_d) for c in configs] == [
+        (5, 1e-4), (6, 1e-4), (7, 1e-4), (5, 3e-4), (6, 3e-4), (7, 3e-4)]
+    assert cells_of({}) == [{}]
+    with pytest.raises(ConfigError, match="--population"):
+        member_configs(small(), 0, {})
+
+
+def test_cell_table_counts_collapse_with_a_wilson_interval():
+    def member(cell, modes, diverged=False):
+        return {"cell": cell, "modes_covered": modes, "modes_total": 8, "diverged": diverged,
+                "high_quality_fraction": 0.5, "reverse_kl": 0.1, "jsd_estimate": 0.3}
+
+    members = [member(0, 8), member(0, 8), member(0, 5), member(0, 8, diverged=True),
+               member(1, 8)]
+    table = cell_table(members, [{"k": 1}, {"k": 5}])
+    first = table[0]
+    assert (first["members"], first["collapsed"], first["diverged"]) == (4, 2, 1)
+    assert first["collapse_rate"] == 0.5
+    lo, hi = first["collapse_rate_ci95"]
+    assert lo == pytest.approx(0.150, abs=1e-3) and hi == pytest.approx(0.850, abs=1e-3)
+    assert first["modes_covered_distribution"][8] == 2 and sum(
+        first["modes_covered_distribution"]) == 3  # the diverged member has no count
+    assert first["modes_covered"]["mean"] == pytest.approx(7.0)
+    assert table[1]["collapse_rate"] == 0.0 and table[1]["collapse_rate_ci95"][0] == 0.0
+    assert table[1]["name"] == "k=5"
+
+
+def test_cli_population_run_files_figures_and_table(tmp_path, capsys):
+    out = tmp_path / "pop"
+    code = run.main(["mixture8", "--population", "2", "--grid", "lr_d=1e-4,3e-4", "--steps",
+                     "6", "--eval-every", "3", "--hidden", "16,16", "--batch", "32",
+                     "--eval-samples", "200", "--out", str(out)])
+    assert code == 0
+    for name in ("config.json", "members.json", "members.jsonl", "population.json",
+                 "population.npz", "population_modes.png", "population_members.png",
+                 "population_collapse.png"):
+        assert (out / name).is_file(), name
+    summary = json.loads((out / "population.json").read_text())
+    assert summary["members"] == 4 and len(summary["cells"]) == 2
+    assert "collapse rate (95% CI)" in capsys.readouterr().out
+
+    from toygan import population_plots
+
+    modes = population_plots.modes_arrays(summary)
+    assert modes["counts"].sum() == 4 and modes["counts"].shape == (2, 9)
+    collapse = population_plots.collapse_arrays(summary)
+    assert (collapse["lower"] >= 0).all() and (collapse["upper"] >= 0).all()
+    members = population_plots.members_arrays(out)
+    assert members["fake"].shape == (4, 200, 2)  # eval_samples < THUMBNAIL_SAMPLES
+    assert list(members["cell"]) == [0, 0, 1, 1]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--population", "2", "--backend", "emu"], "numpy backend"),
+    (["--population", "2", "--grid", "loss=minimax"], "cannot vary"),
+    (["--population", "0"], "--population"),
+])
+def test_cli_population_errors(tmp_path, capsys, argv, message):
+    code = run.main(["mixture8", "--steps", "2", *argv, "--out", str(tmp_path / "x")])
+    assert code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_population_run_cannot_be_resumed(tmp_path, capsys):
+    out = tmp_path / "pop"
+    assert run.main(["mixture8", "--population", "1", "--steps", "2", "--hidden", "8",
+                     "--eval-samples", "100", "--no-plots", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert run.main(["--resume", str(out)]) == 2
+    assert "cannot be resumed" in capsys.readouterr().err

@@ -1,0 +1,449 @@
+"""Population training: many GANs of one architecture trained in lockstep, and statistics
+of their outcomes with confidence intervals.
+
+`python -m toygan.run mixture8 --population 64 [--grid "lr_d=1e-4,3e-4 k=1,5"]` trains 64
+members per cell of the grid (seeds seed .. seed + 63 in every cell, so that cells are
+compared on the same seeds). Weights are stacked as (P, n_params) and every op is one
+batched NumPy call over the members (toygan.nn's member axis).
+
+What makes member i equal to the single run of its configuration (tested):
+- its parameters are initialised, and its minibatches and noise drawn, from the streams of
+  its own seed (train.random_streams), in the same order and shapes as a single run's;
+- per-member learning rates go through the same float arithmetic as a scalar one
+  (optim.Optimizer._as_params);
+- with k differing between members, every member runs max(k) D steps in lockstep and the
+  update of a member past its own k is masked (its parameters, optimiser state and step
+  count restored; it draws nothing);
+- it is evaluated by the single run's own code (train.evaluate_record) on a one-member copy
+  of its networks, with its own evaluation sets.
+A member whose loss or parameters become NaN/Inf is frozen at its last good evaluation and
+marked (diverged_at_step); the others train on, unaffected (no op mixes members).
+
+Files of a population run directory (plots read only these):
+  config.json       the base configuration, with "population" and "grid"
+  members.json      each member's configuration and cell
+  members.jsonl     one line per member and evaluation: {"member": i, ...the single run's
+                    metrics record...}
+  population.json   per-member summaries (the single run's summary keys) and the table per
+                    cell (cell_table)
+  population.npz    each member's final G samples (thumbnails), the real samples, the means
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from .config import Config, ConfigError
+from .distributions import GaussianMixture
+from .losses import get_loss
+from .optim import make_optimizer
+from .theory import mean_stderr, wilson_interval
+from .train import (
+    EXPENSIVE_KEYS,
+    GAN,
+    SUMMARY_KEYS,
+    EvalSets,
+    atomic_save_npz,
+    atomic_write_text,
+    build_networks,
+    draw_noise,
+    evaluate_record,
+    random_streams,
+)
+
+# Options a grid may vary: they change neither shapes nor code paths, so members of
+# different cells still run in one lockstep batch.
+GRID_KEYS = {"lr_d": float, "lr_g": float, "k": int, "seed": int}
+POPULATION_FILES = ("config.json", "members.json", "members.jsonl", "population.json",
+                    "population.npz")
+POPULATION_PLOT_FILES = ("population_modes.png", "population_members.png",
+                         "population_collapse.png")
+THUMBNAIL_SAMPLES = 500
+
+
+# ---------------------------------------------------------------- the grid
+def parse_grid(spec: str | None) -> dict[str, list]:
+    """'lr_d=1e-4,3e-4 k=1,5', or a JSON object {"lr_d": [1e-4, 3e-4], "k": [1, 5]}, or a
+    path to a file holding that object -> {key: values}."""
+    if not spec:
+        return {}
+    text = spec.strip()
+    path = Path(text)
+    if not text.startswith("{") and "=" not in text:
+        if not path.is_file():
+            raise ConfigError(f"--grid {spec!r}: neither KEY=V1,V2 pairs nor a JSON file")
+        text = path.read_text()
+    if text.lstrip().startswith("{"):
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"--grid: invalid JSON ({err})") from None
+        if not isinstance(raw, dict):
+            raise ConfigError("--grid: the JSON must be an object of lists")
+        pairs = [(k, v if isinstance(v, list) else [v]) for k, v in raw.items()]
+    else:
+        pairs = []
+        for part in text.split():
+            key, sep, values = part.partition("=")
+            if not sep or not values:
+                raise ConfigError(f"--grid: {part!r} is not KEY=V1,V2,...")
+            pairs.append((key, values.split(",")))
+    grid: dict[str, list] = {}
+    for key, values in pairs:
+        if key not in GRID_KEYS:
+            raise ConfigError(f"--grid: {key!r} cannot vary within a population; choose from "
+                              f"{', '.join(GRID_KEYS)}")
+        if key in grid:
+            raise ConfigError(f"--grid: {key} given twice")
+        try:
+            grid[key] = [GRID_KEYS[key](float(v) if GRID_KEYS[key] is int else v)
+                         for v in values]
+        except (TypeError, ValueError):
+            raise ConfigError(f"--grid: {key} needs {GRID_KEYS[key].__name__} values, got "
+                              f"{values}") from None
+        if not grid[key]:
+            raise ConfigError(f"--grid: {key} has no values")
+    return grid
+
+
+def cells_of(grid: dict[str, list]) -> list[dict]:
+    """Every combination of the grid's values, in a fixed order ([{}] without a grid)."""
+    keys = sorted(grid)
+    return [dict(zip(keys, combo, strict=True))
+            for combo in itertools.product(*(grid[k] for k in keys))]
+
+
+def cell_name(cell: dict) -> str:
+    return " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                    for k, v in cell.items()) or "all"
+
+
+def member_configs(base: Config, population: int, grid: dict[str, list]) -> list[Config]:
+    """`population` members per cell: seeds base.seed + j (j < population) in every cell,
+    unless the grid varies the seed itself. Each is validated as a single run's config."""
+    if not isinstance(population, int) or population < 1:
+        raise ConfigError(f"--population must be an integer >= 1, got {population}")
+    members = []
+    for cell in cells_of(grid):
+        for j in range(population):
+            data = base.to_dict()
+            data["seed"] = base.seed + j
+            data.update(cell)
+            config = Config.from_dict(data)
+            config.validate()
+            members.append(config)
+    return members
+
+
+# ---------------------------------------------------------------- the model
+class PopulationGAN(GAN):
+    """P GANs in lockstep on the numpy backend: train.GAN with a member axis of P."""
+
+    def __init__(self, configs: list[Config], mixture: GaussianMixture) -> None:
+        base = configs[0]
+        self.config, self.configs, self.mixture = base, configs, mixture
+        self.loss = get_loss(base.loss)
+        self.P, m, dim, dtype = len(configs), base.batch, mixture.dim, np.dtype(base.dtype)
+        self.rngs = [random_streams(c.seed)[1] for c in configs]
+        self.G, self.D = build_networks(base, mixture, self.rngs)
+        self.D.set_rng([r["dropout"] for r in self.rngs])
+        lr_g = np.array([c.lr_g for c in configs])
+        lr_d = np.array([c.lr_d for c in configs])
+        self.opt_g = make_optimizer(base.optimizer, self.G.params, self.G.grads, lr_g,
+                                    base.adam_beta1)
+        self.opt_d = make_optimizer(base.optimizer, self.D.params, self.D.grads, lr_d,
+                                    base.adam_beta1)
+        self.k = np.array([c.k for c in configs])
+        self.alive = np.ones(self.P, dtype=bool)
+        self.pack = pack = base.pack
+        self.d_input = np.zeros((self.P, 2 * m, dim * pack), dtype=dtype)
+        self.d_grad = np.empty((self.P, 2 * m, 1), dtype=dtype)
+        self.noise = np.zeros((self.P, m * pack, base.noise_dim), dtype=dtype)
+        self._active = self.alive
+
+    def sample_real(self) -> np.ndarray:
+        m = self.config.batch
+        for i in np.flatnonzero(self._active):
+            self.d_input[i, :m] = self.mixture.sample(m * self.pack, self.rngs[i]["data"]
+                                                      ).reshape(m, -1)
+        return self.d_input[:, :m]
+
+    def training_noise(self) -> np.ndarray:
+        shape = (1, *self.noise.shape[1:])
+        for i in np.flatnonzero(self._active):
+            self.noise[i] = draw_noise(self.config, shape, self.rngs[i]["noise"])[0]
+        return self.noise
+
+    def _masked(self, optimizer, step: Callable[[], object]):
+        """Run `step` (which updates `optimizer`'s parameters) for the active members only:
+        the others' parameters, gradients, optimiser state and step counts are put back."""
+        frozen = ~self._active
+        if not frozen.any():
+            return step()
+        arrays = [optimizer.params, optimizer.grads] + [
+            v for k, v in optimizer.state_dict().items() if k != "steps"]
+        saved = [a[frozen].copy() for a in arrays]
+        steps = optimizer.steps.copy()
+        value = step()
+        for a, s in zip(arrays, saved, strict=True):
+            a[frozen] = s
+        optimizer.steps[frozen] = steps[frozen]
+        return value
+
+    def iteration(self) -> tuple[np.ndarray, np.ndarray]:
+        """One lockstep iteration; (D loss, G loss) per member (NaN for members that took
+        no step)."""
+        loss_d = np.full(self.P, np.nan)
+        for j in range(int(self.k[self.alive].max(initial=0))):
+            self._active = self.alive & (self.k > j)
+            values = self._masked(self.opt_d, self._discriminator_values)
+            loss_d[self._active] = values[self._active]
+        self._active = self.alive
+        loss_g = np.full(self.P, np.nan)
+        values = self._masked(self.opt_g, self._generator_values)
+        loss_g[self.alive] = values[self.alive]
+        return loss_d, loss_g
+
+    # train.GAN's steps return member 0's loss; step_values holds every member's.
+    def _discriminator_values(self) -> np.ndarray:
+        self.discriminator_step()
+        return np.asarray(self.step_values, dtype=np.float64).reshape(self.P)
+
+    def _generator_values(self) -> np.ndarray:
+        self.generator_step()
+        return np.asarray(self.step_values, dtype=np.float64).reshape(self.P)
+
+    def members_finite(self) -> np.ndarray:
+        return (np.isfinite(self.G.params).all(axis=1) & np.isfinite(self.D.params).all(axis=1))
+
+    def member(self, i: int) -> GAN:
+        """A one-member GAN holding member i's parameters and last gradients: what
+        evaluate_record inspects, computed exactly as for a single run."""
+        view = GAN.__new__(GAN)
+        view.config, view.mixture, view.loss, view.P = self.configs[i], self.mixture, \
+            self.loss, 1
+        view.G, view.D = build_networks(self.configs[i], self.mixture, None)
+        for ours, theirs in ((view.G, self.G), (view.D, self.D)):
+            ours.params[0] = theirs.params[i]
+            ours.grads[0] = theirs.grads[i]
+        return view
+
+
+# ---------------------------------------------------------------- the trainer
+class PopulationTrainer:
+    """Trains a population to config.steps in one run directory (see the module doc)."""
+
+    def __init__(self, base: Config, population: int, grid: dict[str, list],
+                 run_dir: Path) -> None:
+        self.mixture = base.validate()
+        if base.backend != "numpy":
+            raise ConfigError("--population runs on the numpy backend (batched NumPy over the "
+                              "members); use --backend numpy")
+        self.base, self.population, self.grid = base, population, grid
+        self.configs = member_configs(base, population, grid)
+        self.cells = cells_of(grid)
+        self.member_cell = [c for c in range(len(self.cells)) for _ in range(population)]
+        self.run_dir = Path(run_dir)
+        self.gan = PopulationGAN(self.configs, self.mixture)
+        P = self.gan.P
+        self.sets = [EvalSets(c, self.mixture, r["eval"])
+                     for c, r in zip(self.configs, self.gan.rngs, strict=True)]
+        self.records: list[list[dict]] = [[] for _ in range(P)]
+        self.loss_sums = np.zeros((P, 2))
+        self.loss_counts = np.zeros(P, dtype=np.int64)
+        self.diverged_at: list[int | None] = [None] * P
+        self.reasons: list[str | None] = [None] * P
+        self.last_good = (self.gan.G.params.copy(), self.gan.D.params.copy())
+        self.last_fake: list[np.ndarray | None] = [None] * P
+        self.step = 0
+
+    def write_config(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        data = self.base.to_dict()
+        data.update(population=self.population, grid=self.grid)
+        atomic_write_text(self.run_dir / "config.json", json.dumps(data, indent=2) + "\n")
+        members = [{"member": i, "cell": self.member_cell[i],
+                    "cell_name": cell_name(self.cells[self.member_cell[i]]),
+                    "config": c.to_dict()} for i, c in enumerate(self.configs)]
+        atomic_write_text(self.run_dir / "members.json", json.dumps(members, indent=1) + "\n")
+
+    def _diverge(self, i: int, reason: str) -> None:
+        """Freeze member i at its last good parameters and mark it."""
+        self.gan.alive[i] = False
+        self.diverged_at[i], self.reasons[i] = self.step, reason
+        self.gan.G.params[i] = self.last_good[0][i]
+        self.gan.D.params[i] = self.last_good[1][i]
+        self.records[i].append({"step": self.step, "diverged": True, "reason": reason})
+
+    def evaluate(self) -> None:
+        finite = self.gan.members_finite()
+        for i in np.flatnonzero(self.gan.alive & ~finite):
+            self._diverge(int(i), "a parameter became NaN/Inf")
+        for i in np.flatnonzero(self.gan.alive):
+            record: dict = {"step": self.step}
+            if self.loss_counts[i]:
+                record["loss_d"] = float(self.loss_sums[i, 0] / self.loss_counts[i])
+                record["loss_g"] = float(self.loss_sums[i, 1] / self.loss_counts[i])
+            self.last_fake[i] = evaluate_record(self.gan.member(int(i)), self.mixture,
+                                                self.configs[i], self.sets[i],
+                                                self.records[i], record)
+            self.records[i].append(record)
+        self.loss_sums[...] = 0.0
+        self.loss_counts[...] = 0
+        alive = self.gan.alive
+        self.last_good[0][alive] = self.gan.G.params[alive]
+        self.last_good[1][alive] = self.gan.D.params[alive]
+        lines = [json.dumps({"member": i, **r}, sort_keys=True) + "\n"
+                 for i, rs in enumerate(self.records) for r in rs]
+        atomic_write_text(self.run_dir / "members.jsonl", "".join(lines))
+
+    def run(self, progress: Callable[[int, int, dict], None] | None = None) -> dict:
+        config = self.base
+        self.t0 = time.perf_counter()
+        self.write_config()
+        self.evaluate()
+        train_seconds = 0.0
+        with np.errstate(invalid="ignore", over="ignore"):
+            while self.step < config.steps:
+                tick = time.perf_counter()
+                loss_d, loss_g = self.gan.iteration()
+                train_seconds += time.perf_counter() - tick
+                self.step += 1
+                took = self.gan.alive.copy()
+                bad = took & ~(np.isfinite(loss_d) & np.isfinite(loss_g))
+                for i in np.flatnonzero(bad):
+                    self._diverge(int(i), f"loss became NaN/Inf (D loss {loss_d[i]}, G loss "
+                                          f"{loss_g[i]})")
+                good = took & ~bad
+                self.loss_sums[good, 0] += loss_d[good]
+                self.loss_sums[good, 1] += loss_g[good]
+                self.loss_counts[good] += 1
+                if self.step % config.eval_every == 0 or self.step == config.steps:
+                    self.evaluate()
+                    if progress:
+                        progress(self.step, config.steps, self.progress_record())
+                elif progress and self.step % 50 == 0:
+                    progress(self.step, config.steps, {})
+        return self.finish(train_seconds)
+
+    def progress_record(self) -> dict:
+        """What the progress line shows: the members' mean modes and high-quality share."""
+        last = [rs[-1] for rs in self.records if rs and not rs[-1].get("diverged")]
+        if not last:
+            return {}
+        return {"modes_covered": float(np.mean([r["modes_covered"] for r in last])),
+                "modes_total": last[0]["modes_total"],
+                "high_quality_fraction": float(np.mean([r["high_quality_fraction"]
+                                                        for r in last])),
+                "jsd_estimate": float(np.mean([r["jsd_estimate"] for r in last]))}
+
+    def member_summary(self, i: int) -> dict:
+        good = [r for r in self.records[i] if not r.get("diverged")]
+        last = good[-1] if good else {}
+        summary = {"member": i, "cell": self.member_cell[i], "seed": self.configs[i].seed,
+                   "steps": last.get("step", 0), "diverged": self.diverged_at[i] is not None}
+        for key in SUMMARY_KEYS:
+            summary[key] = last.get(key)
+        expensive = [r for r in good if "precision" in r]
+        for key in EXPENSIVE_KEYS:
+            summary[key] = expensive[-1].get(key) if expensive else None
+        summary["events"] = [e for r in good for e in r.get("events", [])]
+        if summary["diverged"]:
+            summary["diverged_at_step"] = self.diverged_at[i]
+            summary["diverged_reason"] = self.reasons[i]
+        return summary
+
+    def finish(self, train_seconds: float) -> dict:
+        members = [self.member_summary(i) for i in range(self.gan.P)]
+        P, steps = self.gan.P, self.step
+        summary = {
+            "preset": self.base.preset, "population": self.population, "members": P,
+            "grid": self.grid, "steps": steps,
+            "wall_seconds": round(time.perf_counter() - self.t0, 3),
+            "gan_iterations_per_second": (round(P * steps / train_seconds, 1)
+                                          if train_seconds > 0 else None),
+            "cells": cell_table(members, self.cells),
+            "member_summaries": members,
+        }
+        atomic_write_text(self.run_dir / "population.json", json.dumps(summary, indent=2) + "\n")
+        dim = self.mixture.dim
+        n = min(THUMBNAIL_SAMPLES, self.base.eval_samples)
+        fake = np.full((P, n, dim), np.nan, dtype=np.float32)  # NaN: never evaluated
+        for i, x in enumerate(self.last_fake):
+            if x is not None:
+                fake[i] = x[:n]
+        atomic_save_npz(self.run_dir / "population.npz", {
+            "fake": fake, "real": self.sets[0].real[:n].astype(np.float32),
+            "means": self.mixture.means, "stds": self.mixture.stds,
+            "cell": np.array(self.member_cell), "diverged": np.array(
+                [d is not None for d in self.diverged_at])})
+        return summary
+
+
+# ---------------------------------------------------------------- statistics
+def collapsed(summary: dict) -> bool:
+    """A member collapsed when its final evaluation covers fewer modes than the data has
+    (or it diverged): the mode-dropping the toy-mixture literature counts."""
+    if summary["diverged"] or summary.get("modes_covered") is None:
+        return True
+    return summary["modes_covered"] < summary["modes_total"]
+
+
+def _mean_se(values: list) -> dict:
+    finite = np.array([v for v in values if v is not None and math.isfinite(v)], dtype=float)
+    if len(finite) == 0:
+        return {"mean": None, "stderr": None, "n": 0}
+    if len(finite) == 1:
+        return {"mean": float(finite[0]), "stderr": None, "n": 1}
+    mean, se = mean_stderr(finite)
+    return {"mean": mean, "stderr": se, "n": len(finite)}
+
+
+def cell_table(members: list[dict], cells: list[dict]) -> list[dict]:
+    """Per cell: members, diverged, modes covered (mean, stderr, distribution), collapse
+    rate with its 95 % Wilson interval, and the mean (stderr) of the high-quality fraction,
+    reverse KL and JSD over the members that did not diverge."""
+    table = []
+    for c, cell in enumerate(cells):
+        ms = [m for m in members if m["cell"] == c]
+        n = len(ms)
+        fell = sum(collapsed(m) for m in ms)
+        lo, hi = wilson_interval(fell, n)
+        ok = [m for m in ms if not m["diverged"]]
+        total = ms[0]["modes_total"] if ms and ms[0]["modes_total"] else 0
+        covered = [m["modes_covered"] for m in ok]
+        row = {"cell": c, "name": cell_name(cell), "values": cell, "members": n,
+               "diverged": n - len(ok), "collapsed": fell, "collapse_rate": fell / n,
+               "collapse_rate_ci95": [lo, hi],
+               "modes_covered": _mean_se(covered),
+               "modes_covered_distribution": [covered.count(v) for v in range(total + 1)]}
+        for key in ("high_quality_fraction", "reverse_kl", "jsd_estimate"):
+            row[key] = _mean_se([m[key] for m in ok])
+        table.append(row)
+    return table
+
+
+def format_table(summary: dict) -> str:
+    """The cell table as aligned text, for the terminal."""
+    lines = [f"{'cell':<24} {'members':>7} {'collapse rate (95% CI)':>24} {'modes':>11} "
+             f"{'hq':>6} {'rev KL':>7} {'JSD':>6}"]
+    for row in summary["cells"]:
+        lo, hi = row["collapse_rate_ci95"]
+
+        def mean(key, fmt, row=row):
+            value = row[key]["mean"]
+            return "-" if value is None else format(value, fmt)
+
+        modes = mean("modes_covered", ".2f")
+        lines.append(f"{row['name']:<24} {row['members']:>7} "
+                     f"{row['collapse_rate']:>8.2f} [{lo:.2f}, {hi:.2f}]    "
+                     f"{modes:>11} {mean('high_quality_fraction', '.3f'):>6} "
+                     f"{mean('reverse_kl', '.3f'):>7} {mean('jsd_estimate', '.3f'):>6}")
+    return "\n".join(lines)
