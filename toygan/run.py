@@ -252,8 +252,8 @@ def main(argv: list[str] | None = None) -> int:
                 args.backend = "numpy"  # auto: the population runs on the numpy backend
             config = _make_config(args)
             run_dir = args.out or Path("runs") / f"{config.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
-            existing = [f for f in (*OWN_FILES, *POPULATION_FILES, *POPULATION_PLOT_FILES)
-                        if (run_dir / f).exists()]
+            names = dict.fromkeys((*OWN_FILES, *POPULATION_FILES, *POPULATION_PLOT_FILES))
+            existing = [f for f in names if (run_dir / f).exists()]
             if run_dir.exists() and not run_dir.is_dir():
                 raise ConfigError(f"--out {run_dir} is a file, not a directory")
             if existing and not args.overwrite:
