@@ -8,8 +8,10 @@ non-saturating G loss; Adam lr 2e-4, betas (0.5, 0.999) for both; k = 1 -- at ba
 
 Contestants, where available (every peer has the same architecture, the initial parameters
 copied from toygan, the same optimiser and loss, and its own random draws):
-- CPU: toygan `numpy`; `numpy-plain`, the step written plainly in NumPy
-  (toygan.array_peer); PyTorch eager and torch.compile (`pip install torch==2.13.0`).
+- CPU: toygan `numpy`; `toygan-population`, 64 GANs in lockstep (toygan.population; its
+  rate counts GAN iterations, 64 per lockstep iteration); `numpy-plain`, the step written
+  plainly in NumPy (toygan.array_peer); PyTorch eager and torch.compile (`pip install
+  torch==2.13.0`).
 - GPU: toygan `cuda` with the fused steps (`toygan-cuda-fused`), the same captured once in
   a CUDA graph by CuPy stream capture and replayed (`toygan-cuda-graph`: timing only, the
   replay reuses the captured scalars -- Philox counters, Adam's bias corrections), the
@@ -43,13 +45,15 @@ import numpy as np
 from .config import Config
 
 BATCHES = (64, 512, 4096)
-CONTESTANTS = ("toygan-numpy", "numpy-plain", "torch-cpu-eager", "torch-cpu-compile",
-               "toygan-cuda-fused", "toygan-cuda-graph", "toygan-cuda-per-op", "cupy-cublas",
-               "torch-cuda-eager", "torch-cuda-graphs", "torch-cuda-compile")
+CONTESTANTS = ("toygan-numpy", "toygan-population", "numpy-plain", "torch-cpu-eager",
+               "torch-cpu-compile", "toygan-cuda-fused", "toygan-cuda-graph",
+               "toygan-cuda-per-op", "cupy-cublas", "torch-cuda-eager", "torch-cuda-graphs",
+               "torch-cuda-compile")
 
 TOYGAN_VARIANTS = {"toygan-numpy": "numpy", "toygan-cuda-fused": "fused",
                    "toygan-cuda-graph": "graph", "toygan-cuda-per-op": "per-op"}
 ARRAY_PEERS = {"numpy-plain": "numpy", "cupy-cublas": "cupy"}
+POPULATION_MEMBERS = 64  # toygan-population: GANs trained in lockstep
 
 
 def workload(batch: int) -> Config:
@@ -271,6 +275,12 @@ def _measure(contestant: str, batch: int, warmup: int, repeats: int, iterations:
     try:
         if contestant in TOYGAN_VARIANTS:
             step, clock = _toygan_step(TOYGAN_VARIANTS[contestant], batch)
+        elif contestant == "toygan-population":
+            from .population import PopulationGAN, member_configs
+
+            config = workload(batch)
+            members = member_configs(config, POPULATION_MEMBERS, {})
+            step, clock = PopulationGAN(members, config.validate()).iteration, HostClock()
         elif contestant in ARRAY_PEERS:
             step, clock = _array_step(ARRAY_PEERS[contestant], batch)
         else:  # torch-{cpu,cuda}-{eager,compile,graphs}
@@ -279,13 +289,18 @@ def _measure(contestant: str, batch: int, warmup: int, repeats: int, iterations:
         for _ in range(warmup):
             step()
         rates = []
+        # A population iteration is POPULATION_MEMBERS GAN iterations: rates count those.
+        members = POPULATION_MEMBERS if contestant == "toygan-population" else 1
+        if members > 1:
+            iterations = max(3, iterations // members)
         for _ in range(repeats):
             clock.start()
             for _ in range(iterations):
                 step()
-            rates.append(iterations / clock.stop())
+            rates.append(members * iterations / clock.stop())
         peak = _peak_memory(contestant)
-        queue.put({"rates": rates, "peak_memory_mb": peak})
+        queue.put({"rates": rates, "peak_memory_mb": peak, "iterations_per_block": iterations,
+                   "members": members})
     except Exception as err:  # reported in the table, not fatal to the other contestants
         queue.put({"error": f"{type(err).__name__}: {err}"})
 
@@ -320,7 +335,7 @@ def measure(contestant: str, batch: int, warmup: int = 20, repeats: int = 5,
         child.kill()
         result = {"error": f"the measuring process died (exit code {child.exitcode})"}
     child.join()
-    result["iterations_per_block"] = iterations
+    result.setdefault("iterations_per_block", iterations)
     return result
 
 
