@@ -432,7 +432,8 @@ def cell_table(members: list[dict], cells: list[dict]) -> list[dict]:
 
 def format_table(summary: dict) -> str:
     """The cell table as aligned text, for the terminal."""
-    lines = [f"{'cell':<24} {'members':>7} {'collapse rate (95% CI)':>24} {'modes':>11} "
+    width = max([24, *(len(row["name"]) for row in summary["cells"])])
+    lines = [f"{'cell':<{width}} {'members':>7} {'collapse rate (95% CI)':>24} {'modes':>11} "
              f"{'hq':>6} {'rev KL':>7} {'JSD':>6}"]
     for row in summary["cells"]:
         lo, hi = row["collapse_rate_ci95"]
@@ -442,7 +443,7 @@ def format_table(summary: dict) -> str:
             return "-" if value is None else format(value, fmt)
 
         modes = mean("modes_covered", ".2f")
-        lines.append(f"{row['name']:<24} {row['members']:>7} "
+        lines.append(f"{row['name']:<{width}} {row['members']:>7} "
                      f"{row['collapse_rate']:>8.2f} [{lo:.2f}, {hi:.2f}]    "
                      f"{modes:>11} {mean('high_quality_fraction', '.3f'):>6} "
                      f"{mean('reverse_kl', '.3f'):>7} {mean('jsd_estimate', '.3f'):>6}")
