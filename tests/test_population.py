@@ -190,3 +190,15 @@ def test_a_population_run_cannot_be_resumed(tmp_path, capsys):
     capsys.readouterr()
     assert run.main(["--resume", str(out)]) == 2
     assert "cannot be resumed" in capsys.readouterr().err
+
+
+def test_a_population_config_json_reproduces_the_run(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    assert run.main(["mixture8", "--population", "2", "--grid", "k=1,2", "--steps", "4",
+                     "--eval-every", "2", "--hidden", "8", "--eval-samples", "100",
+                     "--no-plots", "--quiet", "--out", str(first)]) == 0
+    assert run.main(["--config", str(first / "config.json"), "--no-plots", "--quiet",
+                     "--out", str(second)]) == 0
+    a, b = (json.loads((d / "population.json").read_text()) for d in (first, second))
+    assert a["members"] == b["members"] == 4 and a["grid"] == b["grid"] == {"k": [1, 2]}
+    assert a["cells"] == b["cells"]

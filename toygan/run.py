@@ -188,6 +188,11 @@ def _make_config(args: argparse.Namespace) -> Config:
             raise ConfigError(f"cannot read config file {args.config}: {err}") from None
         if not isinstance(base, dict):
             raise ConfigError(f"config file {args.config} must hold a JSON object")
+        # A population run's config.json: its population and grid, unless given here.
+        for key in ("population", "grid"):
+            value = base.pop(key, None)
+            if value is not None and getattr(args, key) is None:
+                setattr(args, key, json.dumps(value) if key == "grid" else value)
     if args.preset is not None:
         base["preset"], base["mixture"] = args.preset, None
     base.update({k: getattr(args, k) for k in OPTION_KEYS if getattr(args, k) is not None})
@@ -247,10 +252,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             if args.preset is None and args.config is None:
                 raise ConfigError("give a preset (e.g. mixture8) or --config FILE")
+            config = _make_config(args)
             population = args.population is not None or args.grid is not None
             if population and args.backend is None:
-                args.backend = "numpy"  # auto: the population runs on the numpy backend
-            config = _make_config(args)
+                config.backend = "numpy"  # auto: the population runs on the numpy backend
             run_dir = args.out or Path("runs") / f"{config.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
             names = dict.fromkeys((*OWN_FILES, *POPULATION_FILES, *POPULATION_PLOT_FILES))
             existing = [f for f in names if (run_dir / f).exists()]
