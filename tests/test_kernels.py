@@ -251,6 +251,23 @@ def test_random_draws(kind, dtype, n, call, seed):
     assert ((want_u > -1) & (want_u < 3)).all()
 
 
+@pytest.mark.parametrize("kind", KINDS)
+@given(dtype=st.sampled_from(DTYPES), P=st.sampled_from([1, 3]), n=st.sampled_from([1, 5, 37]),
+       seed=SEEDS)
+def test_member_draws_are_each_members_own_stream(kind, dtype, P, n, seed):
+    """random_*_members: member p draws what random_* draws with its key and call."""
+    be, rng = backend(kind, dtype), np.random.default_rng(seed)
+    keys = rng.integers(0, 2**32, (P, 2), dtype=np.uint32)
+    calls = rng.integers(0, 2**40, P, dtype=np.uint64)
+    for name, extra in (("uniform", (-2.0, 3.0)), ("normal", ())):
+        out = Output(be, (P, n))
+        getattr(be.ops, f"random_{name}_members")(out.array, be.to_device(keys), calls, *extra)
+        want = np.empty((P, n), dtype)  # the reference: random_* member by member
+        getattr(reference, f"random_{name}_members")(want, keys, calls, *extra)
+        assert_close(f"random_{name}_members", out.result(), want,
+                     TOLERANCES[np.dtype(dtype)].elementwise(np.abs(want) + 1))
+
+
 def test_random_streams_have_the_right_distribution():
     n = 200_000
     u, z = np.empty(n), np.empty(n)

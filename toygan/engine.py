@@ -315,19 +315,12 @@ class DeviceGAN:
         self.device = device = Device(kind, config.dtype)
         self.ops = device.ops
         self.loss = get_loss(config.loss)
-        seeds, self.rng = random_streams(config.seed)
-        self.keys = {name: tuple(int(w) for w in seeds[STREAMS.index(name)].generate_state(2))
-                     for name in PHILOX_STREAMS}
-        self.calls = dict.fromkeys(PHILOX_STREAMS, 0)
-        host_g, host_d = build_networks(config, mixture, self.rng)
-        self.P, m, dim = 1, config.batch, mixture.dim
+        host_g, host_d = self._streams_and_networks(config, mixture)
+        m, dim = config.batch, mixture.dim
         self.G, self.D = DeviceMLP(host_g, device), DeviceMLP(host_d, device)
         self.D.dropout_key = self.keys["dropout"]
         self.D.next_dropout_call = lambda: self._next_call("dropout")
-        self.opt_g = DeviceOptimizer(config.optimizer, self.G.params, self.G.grads,
-                                     config.lr_g, device, config.adam_beta1)
-        self.opt_d = DeviceOptimizer(config.optimizer, self.D.params, self.D.grads,
-                                     config.lr_d, device, config.adam_beta1)
+        self.opt_g, self.opt_d = self._optimizers(config)
         self.cdf = device.upload(mixture.component_cdf())
         self.means = device.upload(mixture.means)
         self.stds = device.upload(mixture.stds)
@@ -342,6 +335,21 @@ class DeviceGAN:
         self.kernel_path = self._choose_kernel_path(config.kernels)
         if self.kernel_path == "fused":
             self._fused_buffers(m)
+
+    def _streams_and_networks(self, config: Config, mixture: GaussianMixture) -> tuple:
+        """The run's NumPy streams, Philox keys and call counters; G and D on the host."""
+        seeds, self.rng = random_streams(config.seed)
+        self.keys = {name: tuple(int(w) for w in seeds[STREAMS.index(name)].generate_state(2))
+                     for name in PHILOX_STREAMS}
+        self.calls = dict.fromkeys(PHILOX_STREAMS, 0)
+        self.P = 1
+        return build_networks(config, mixture, self.rng)
+
+    def _optimizers(self, config: Config) -> tuple:
+        return (DeviceOptimizer(config.optimizer, self.G.params, self.G.grads, config.lr_g,
+                                self.device, config.adam_beta1),
+                DeviceOptimizer(config.optimizer, self.D.params, self.D.grads, config.lr_d,
+                                self.device, config.adam_beta1))
 
     # ------------------------------------------------------------ fused path
     def _choose_kernel_path(self, choice: str) -> str:

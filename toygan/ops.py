@@ -153,6 +153,7 @@ class KernelOps:
         self.real = self.dtype.type
 
         self._layouts: dict[tuple[int, ...], object] = {}
+        self._call_buffers: dict[int, object] = {}
 
     def _launch(self, name: str, geometry: Geometry, *args) -> None:
         grid, block = geometry
@@ -296,6 +297,46 @@ class KernelOps:
         _contiguous(out, "out", self.dtype)
         self._launch("random_normal", elementwise_geometry(math.ceil(out.size / 4)), out,
                      _i32(out.size), np.uint32(key[0]), np.uint32(key[1]), *_u32_pair(call))
+
+    def _member_draw_args(self, out, keys, calls) -> tuple:
+        """(n, P, keys, calls) for a *_members kernel: keys a (P, 2) uint32 device array,
+        calls P call numbers, written as (low, high) words into a buffer kept per P (so a
+        step allocates nothing after the first)."""
+        P = out.shape[0]
+        _contiguous(out, "out", self.dtype)
+        _contiguous(keys, "keys", np.uint32)
+        if keys.shape != (P, 2) or len(calls) != P:
+            raise ValueError(f"member draws: out {out.shape}, keys {keys.shape}, "
+                             f"{len(calls)} calls")
+        host = np.empty((P, 2), dtype=np.uint32)
+        calls = np.asarray(calls, dtype=np.uint64)
+        host[:, 0], host[:, 1] = calls & 0xFFFFFFFF, calls >> 32
+        buffer = self._call_buffers.get(P)
+        if buffer is None:
+            if self.module.kind == "cuda":
+                import cupy
+
+                buffer = cupy.empty((P, 2), dtype=np.uint32)
+            else:
+                buffer = np.empty((P, 2), dtype=np.uint32)
+            self._call_buffers[P] = buffer
+        if self.module.kind == "cuda":
+            buffer.set(host)
+        else:
+            buffer[...] = host
+        return _i32(out[0].size), _i32(P), keys, buffer
+
+    def random_uniform_members(self, out, keys, calls, lo: float, hi: float) -> None:
+        n, P, keys, buffer = self._member_draw_args(out, keys, calls)
+        self._launch("random_uniform_members",
+                     elementwise_geometry(int(P) * math.ceil(int(n) / 4)), out, n, P, keys,
+                     buffer, self.real(lo), self.real(hi))
+
+    def random_normal_members(self, out, keys, calls) -> None:
+        n, P, keys, buffer = self._member_draw_args(out, keys, calls)
+        self._launch("random_normal_members",
+                     elementwise_geometry(int(P) * math.ceil(int(n) / 4)), out, n, P, keys,
+                     buffer)
 
     # ----------------------------------------------------------- mixture.cu
     def mixture_sample(self, u, z, cdf, means, stds, out) -> None:

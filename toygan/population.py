@@ -4,7 +4,8 @@ of their outcomes with confidence intervals.
 `python -m toygan.run mixture8 --population 64 [--grid "lr_d=1e-4,3e-4 k=1,5"]` trains 64
 members per cell of the grid (seeds seed .. seed + 63 in every cell, so that cells are
 compared on the same seeds). Weights are stacked as (P, n_params) and every op is one
-batched NumPy call over the members (toygan.nn's member axis).
+batched NumPy call over the members (toygan.nn's member axis), or on --backend emu/cuda
+one kernel launch over them (toygan.device_population).
 
 What makes member i equal to the single run of its configuration (tested):
 - its parameters are initialised, and its minibatches and noise drawn, from the streams of
@@ -223,6 +224,13 @@ class PopulationGAN(GAN):
     def members_finite(self) -> np.ndarray:
         return (np.isfinite(self.G.params).all(axis=1) & np.isfinite(self.D.params).all(axis=1))
 
+    def snapshot(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every member's parameters, on the host."""
+        return self.G.params.copy(), self.D.params.copy()
+
+    def restore_member(self, i: int, snapshot: tuple[np.ndarray, np.ndarray]) -> None:
+        self.G.params[i], self.D.params[i] = snapshot[0][i], snapshot[1][i]
+
     def member(self, i: int) -> GAN:
         """A one-member GAN holding member i's parameters and last gradients: what
         evaluate_record inspects, computed exactly as for a single run."""
@@ -243,15 +251,17 @@ class PopulationTrainer:
     def __init__(self, base: Config, population: int, grid: dict[str, list],
                  run_dir: Path) -> None:
         self.mixture = base.validate()
-        if base.backend != "numpy":
-            raise ConfigError("--population runs on the numpy backend (batched NumPy over the "
-                              "members); use --backend numpy")
         self.base, self.population, self.grid = base, population, grid
         self.configs = member_configs(base, population, grid)
         self.cells = cells_of(grid)
         self.member_cell = [c for c in range(len(self.cells)) for _ in range(population)]
         self.run_dir = Path(run_dir)
-        self.gan = PopulationGAN(self.configs, self.mixture)
+        if base.backend == "numpy":
+            self.gan = PopulationGAN(self.configs, self.mixture)
+        else:  # emu or cuda: the kernels, batched over the members
+            from .device_population import DevicePopulationGAN
+
+            self.gan = DevicePopulationGAN(self.configs, self.mixture, base.backend)
         P = self.gan.P
         self.sets = [EvalSets(c, self.mixture, r["eval"])
                      for c, r in zip(self.configs, self.gan.rngs, strict=True)]
@@ -260,7 +270,7 @@ class PopulationTrainer:
         self.loss_counts = np.zeros(P, dtype=np.int64)
         self.diverged_at: list[int | None] = [None] * P
         self.reasons: list[str | None] = [None] * P
-        self.last_good = (self.gan.G.params.copy(), self.gan.D.params.copy())
+        self.last_good = self.gan.snapshot()
         self.last_fake: list[np.ndarray | None] = [None] * P
         self.step = 0
 
@@ -278,8 +288,7 @@ class PopulationTrainer:
         """Freeze member i at its last good parameters and mark it."""
         self.gan.alive[i] = False
         self.diverged_at[i], self.reasons[i] = self.step, reason
-        self.gan.G.params[i] = self.last_good[0][i]
-        self.gan.D.params[i] = self.last_good[1][i]
+        self.gan.restore_member(i, self.last_good)
         self.records[i].append({"step": self.step, "diverged": True, "reason": reason})
 
     def evaluate(self) -> None:
@@ -297,9 +306,9 @@ class PopulationTrainer:
             self.records[i].append(record)
         self.loss_sums[...] = 0.0
         self.loss_counts[...] = 0
-        alive = self.gan.alive
-        self.last_good[0][alive] = self.gan.G.params[alive]
-        self.last_good[1][alive] = self.gan.D.params[alive]
+        alive, now = self.gan.alive, self.gan.snapshot()
+        for last, current in zip(self.last_good, now, strict=True):
+            last[alive] = current[alive]
         lines = [json.dumps({"member": i, **r}, sort_keys=True) + "\n"
                  for i, rs in enumerate(self.records) for r in rs]
         atomic_write_text(self.run_dir / "members.jsonl", "".join(lines))

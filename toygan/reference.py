@@ -209,6 +209,17 @@ def random_normal(out, key: tuple[int, int], call: int) -> None:
     out.reshape(-1)[...] = z.ravel()[: out.size]
 
 
+def random_uniform_members(out, keys, calls, lo: float, hi: float) -> None:
+    """Member p of out (P, n) draws random_uniform with key keys[p] and call calls[p]."""
+    for p in range(out.shape[0]):
+        random_uniform(out[p], (int(keys[p, 0]), int(keys[p, 1])), int(calls[p]), lo, hi)
+
+
+def random_normal_members(out, keys, calls) -> None:
+    for p in range(out.shape[0]):
+        random_normal(out[p], (int(keys[p, 0]), int(keys[p, 1])), int(calls[p]))
+
+
 # --------------------------------------------------------------------- mixture.cu
 def mixture_sample(u, z, cdf, means, stds, out) -> None:
     component = np.minimum((u[..., None] >= cdf).sum(axis=-1), len(cdf) - 1)

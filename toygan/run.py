@@ -108,8 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "training step as one kernel per network pass, per-op one kernel per "
                    "layer; auto: fused where the networks allow (no maxout or dropout)")
     p.add_argument("--population", type=int, metavar="N", help="train N GANs in lockstep "
-                   "(per grid cell; seeds seed..seed+N-1), numpy backend; writes per-member "
-                   "metrics, a table per cell and population figures")
+                   "(per grid cell; seeds seed..seed+N-1; numpy backend unless --backend emu "
+                   "or cuda); writes per-member metrics, a table per cell and figures")
     p.add_argument("--grid", metavar="SPEC", help="hyperparameters that differ between "
                    "members: 'lr_d=1e-4,3e-4 k=1,5' or a JSON object/file of lists (keys: "
                    "lr_d, lr_g, k, seed)")
@@ -207,8 +207,8 @@ def _run_population(trainer: PopulationTrainer, args: argparse.Namespace,
     if not args.quiet:
         print(f"toygan: {config.preset} population of {trainer.gan.P} GANs "
               f"({trainer.population} per cell x {len(trainer.cells)} cells), loss "
-              f"{config.loss}, batch {config.batch}, steps {config.steps}, backend numpy -> "
-              f"{run_dir}", file=sys.stderr)
+              f"{config.loss}, batch {config.batch}, steps {config.steps}, backend "
+              f"{config.backend}{_kernel_path(trainer)} -> {run_dir}", file=sys.stderr)
     try:
         summary = trainer.run(Progress(args.quiet))
     except KeyboardInterrupt:

@@ -1,0 +1,164 @@
+"""A population on the kernel backends (emu, cuda): engine.DeviceGAN with a member axis of P.
+
+The kernels already run every member in one launch (linear, losses, mixture sampling, the
+fused steps: grid.z or grid.y is the member). What a population adds, so that member i
+draws and updates exactly as the single run of its configuration:
+- Philox draws with a key and a call counter per member (random_*_members, random.cu);
+  a member past its own k draws nothing (its counters do not advance);
+- optimiser updates launched per member row, with the member's own learning rate and step
+  count; members past their own k are not launched, and their gradients are put back to
+  those of their last step (the per-op backward writes every member's).
+Dropout is not supported here (its masks would need per-member keys inside DeviceMLP).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import optim
+from .config import Config, ConfigError
+from .distributions import GaussianMixture
+from .engine import PHILOX_STREAMS, DeviceGAN, DeviceOptimizer
+from .train import STREAMS, build_networks, random_streams
+
+
+class MemberOptimizer(DeviceOptimizer):
+    """DeviceOptimizer over P members, each with its own learning rate and step count."""
+
+    def __init__(self, name: str, params, grads, lrs: list[float], device, beta1: float,
+                 gan: DevicePopulationGAN) -> None:
+        super().__init__(name, params, grads, lrs[0], device, beta1)
+        self.member_rules = [optim.make_optimizer(name, np.zeros((1, 1)), np.zeros((1, 1)),
+                                                  lr, beta1) for lr in lrs]
+        self.member_steps = np.zeros(len(lrs), dtype=np.int64)
+        self.last_grads = device.zeros(tuple(params.shape))
+        self.gan = gan
+
+    def _member_hyper(self, p: int) -> tuple[float, ...]:
+        self.rule, self.steps = self.member_rules[p], int(self.member_steps[p])
+        return self.hyperparameters()
+
+    def _rows(self, p: int) -> tuple:
+        return tuple(a[p:p + 1] for a in (self.params, self.grads, *self._states()))
+
+    def step(self) -> None:
+        update = getattr(self.device.ops, f"{self.name}_update")
+        active = self.gan._active
+        n_states = 2 if self.name == "adam" else 1
+        for p in np.flatnonzero(active):
+            self.member_steps[p] += 1
+            params, grads, *states = self._rows(int(p))
+            update(params, grads, *states[:n_states], *self._member_hyper(int(p)))
+        for p in np.flatnonzero(~active):  # the backward wrote every member's gradient
+            self.grads[p] = self.last_grads[p]
+        for p in np.flatnonzero(active):
+            self.last_grads[p] = self.grads[p]
+
+    def fused_step(self, partial, clip: float, loss_partial, value, inv_m: float) -> None:
+        for p in np.flatnonzero(self.gan._active):
+            p = int(p)
+            self.member_steps[p] += 1
+            params, grads, s1, s2 = self._rows(p)
+            self.device.ops.fused_update(partial[p:p + 1], params, grads, s1, s2, self.name,
+                                         self._member_hyper(p), clip, loss_partial[p:p + 1],
+                                         value[p:p + 1], inv_m)
+
+
+class DevicePopulationGAN(DeviceGAN):
+    """P GANs in lockstep on emu or cuda (see the module doc)."""
+
+    def __init__(self, configs: list[Config], mixture: GaussianMixture, kind: str) -> None:
+        if any(c.dropout > 0 for c in configs):
+            raise ConfigError("a population on the kernel backends has no dropout; use "
+                              "--backend numpy")
+        self.configs = configs
+        super().__init__(configs[0], mixture, kind)
+        self.k = np.array([c.k for c in configs])
+        self.alive = np.ones(self.P, dtype=bool)
+        self._active = self.alive.copy()
+        self._evaluator: DeviceGAN | None = None
+
+    def _streams_and_networks(self, config: Config, mixture: GaussianMixture) -> tuple:
+        self.P = len(self.configs)
+        streams = [random_streams(c.seed) for c in self.configs]
+        self.rngs = [rng for _, rng in streams]
+        self.rng = self.rngs[0]
+        self.keys = {}
+        for name in PHILOX_STREAMS:
+            words = [seeds[STREAMS.index(name)].generate_state(2) for seeds, _ in streams]
+            self.keys[name] = self.device.upload(np.array(words, dtype=np.uint32), np.uint32)
+        self.calls = {name: np.zeros(self.P, dtype=np.int64) for name in PHILOX_STREAMS}
+        return build_networks(config, mixture, self.rngs)
+
+    def _optimizers(self, config: Config) -> tuple:
+        return tuple(
+            MemberOptimizer(config.optimizer, net.params, net.grads,
+                            [getattr(c, lr) for c in self.configs], self.device,
+                            config.adam_beta1, self)
+            for net, lr in ((self.G, "lr_g"), (self.D, "lr_d")))
+
+    # ------------------------------------------------------------ draws
+    def _member_calls(self, stream: str) -> np.ndarray:
+        """Each member's next call of `stream`; only the active members' advance."""
+        calls = self.calls[stream].copy()
+        self.calls[stream][self._active] += 1
+        return calls
+
+    def sample_real(self) -> None:
+        ops, m, P = self.ops, self.config.batch, self.P
+        ops.random_uniform_members(self.u_data, self.keys["data"], self._member_calls("data"),
+                                   0.0, 1.0)
+        ops.random_normal_members(self.z_data.reshape(P, -1), self.keys["data"],
+                                  self._member_calls("data"))
+        ops.mixture_sample(self.u_data, self.z_data, self.cdf, self.means, self.stds,
+                           self.d_input[:, :m])
+
+    def training_noise(self):
+        calls, flat = self._member_calls("noise"), self.noise.reshape(self.P, -1)
+        if self.config.noise == "normal":
+            self.ops.random_normal_members(flat, self.keys["noise"], calls)
+        else:
+            self.ops.random_uniform_members(flat, self.keys["noise"], calls, -1.0, 1.0)
+        return self.noise
+
+    # ------------------------------------------------------------ the step
+    def iteration(self) -> tuple[np.ndarray, np.ndarray]:
+        """One lockstep iteration; each member's losses (NaN where it took no step)."""
+        loss_d, loss_g = np.full(self.P, np.nan), np.full(self.P, np.nan)
+        for j in range(int(self.k[self.alive].max(initial=0))):
+            self._active = self.alive & (self.k > j)
+            self._discriminator_launches()
+            values = self.device.download(self.values[0])
+            loss_d[self._active] = values[self._active]
+        self._active = self.alive.copy()
+        if self._active.any():
+            self._generator_launches()
+            values = self.device.download(self.values[1])
+            loss_g[self._active] = values[self._active]
+        return loss_d, loss_g
+
+    # ------------------------------------------------------------ members
+    def members_finite(self) -> np.ndarray:
+        xp = self.device.xp
+        finite = xp.isfinite(self.G.params).all(axis=1) & xp.isfinite(self.D.params).all(axis=1)
+        return self.device.download(finite)
+
+    def snapshot(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.device.download(self.G.params), self.device.download(self.D.params)
+
+    def restore_member(self, i: int, snapshot: tuple[np.ndarray, np.ndarray]) -> None:
+        xp = self.device.xp
+        self.G.params[i] = xp.asarray(snapshot[0][i])
+        self.D.params[i] = xp.asarray(snapshot[1][i])
+
+    def member(self, i: int) -> DeviceGAN:
+        """A one-member DeviceGAN holding member i's parameters and last gradients: it
+        evaluates with the very kernels of member i's single run."""
+        if self._evaluator is None:
+            self._evaluator = DeviceGAN(self.configs[0], self.mixture, self.device.kind)
+        view = self._evaluator
+        view.config = self.configs[i]
+        for ours, theirs in ((view.G, self.G), (view.D, self.D)):
+            ours.params[0] = theirs.params[i]
+            ours.grads[0] = theirs.grads[i]
+        return view
