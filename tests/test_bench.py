@@ -160,12 +160,13 @@ def test_bench_runs_the_plain_numpy_peer(tmp_path):
 
 def test_gpu_contestants_are_skipped_without_a_gpu(monkeypatch):
     monkeypatch.setattr("toygan.launch.cuda_available", lambda: False)
-    for name in ("toygan-cuda-fused", "toygan-cuda-graph", "toygan-cuda-per-op", "cupy-cublas"):
+    for name in ("toygan-cuda-fused", "toygan-cuda-graph", "toygan-cuda-per-op",
+                 "toygan-cuda-population", "cupy-cublas"):
         assert bench.available(name) == "no CuPy or no GPU"
 
 
 def test_the_population_contestant_counts_gan_iterations():
     result = bench.measure("toygan-population", 8, warmup=1, repeats=1, iterations=64)
-    assert result["members"] == bench.POPULATION_MEMBERS
+    assert result["members"] == bench.POPULATION_MEMBERS["toygan-population"] == 64
     assert result["iterations_per_block"] == 3  # 64 // 64 members, at least 3
     assert result["rates"][0] > 0

@@ -9,7 +9,8 @@ non-saturating G loss; Adam lr 2e-4, betas (0.5, 0.999) for both; k = 1 -- at ba
 Contestants, where available (every peer has the same architecture, the initial parameters
 copied from toygan, the same optimiser and loss, and its own random draws):
 - CPU: toygan `numpy`; `toygan-population`, 64 GANs in lockstep (toygan.population; its
-  rate counts GAN iterations, 64 per lockstep iteration); `numpy-plain`, the step written
+  rate counts GAN iterations, 64 per lockstep iteration; on a GPU `toygan-cuda-population`,
+  1024 members); `numpy-plain`, the step written
   plainly in NumPy (toygan.array_peer); PyTorch eager and torch.compile (`pip install
   torch==2.13.0`).
 - GPU: toygan `cuda` with the fused steps (`toygan-cuda-fused`), the same captured once in
@@ -47,13 +48,15 @@ from .config import Config
 BATCHES = (64, 512, 4096)
 CONTESTANTS = ("toygan-numpy", "toygan-population", "numpy-plain", "torch-cpu-eager",
                "torch-cpu-compile", "toygan-cuda-fused", "toygan-cuda-graph",
-               "toygan-cuda-per-op", "cupy-cublas", "torch-cuda-eager", "torch-cuda-graphs",
-               "torch-cuda-compile")
+               "toygan-cuda-per-op", "toygan-cuda-population", "cupy-cublas",
+               "torch-cuda-eager", "torch-cuda-graphs", "torch-cuda-compile")
 
 TOYGAN_VARIANTS = {"toygan-numpy": "numpy", "toygan-cuda-fused": "fused",
                    "toygan-cuda-graph": "graph", "toygan-cuda-per-op": "per-op"}
 ARRAY_PEERS = {"numpy-plain": "numpy", "cupy-cublas": "cupy"}
-POPULATION_MEMBERS = 64  # toygan-population: GANs trained in lockstep
+# GANs trained in lockstep: toygan-population (CPU) and toygan-cuda-population (GPU, the
+# issue's 1024 members of the default model).
+POPULATION_MEMBERS = {"toygan-population": 64, "toygan-cuda-population": 1024}
 
 
 def workload(batch: int) -> Config:
@@ -275,12 +278,20 @@ def _measure(contestant: str, batch: int, warmup: int, repeats: int, iterations:
     try:
         if contestant in TOYGAN_VARIANTS:
             step, clock = _toygan_step(TOYGAN_VARIANTS[contestant], batch)
-        elif contestant == "toygan-population":
+        elif contestant in POPULATION_MEMBERS:
             from .population import PopulationGAN, member_configs
 
             config = workload(batch)
-            members = member_configs(config, POPULATION_MEMBERS, {})
-            step, clock = PopulationGAN(members, config.validate()).iteration, HostClock()
+            members = member_configs(config, POPULATION_MEMBERS[contestant], {})
+            if contestant == "toygan-population":
+                gan, clock = PopulationGAN(members, config.validate()), HostClock()
+            else:
+                from .device_population import DevicePopulationGAN
+
+                for member in members:
+                    member.backend = "cuda"
+                gan, clock = DevicePopulationGAN(members, config.validate(), "cuda"), CupyClock()
+            step = gan.iteration
         elif contestant in ARRAY_PEERS:
             step, clock = _array_step(ARRAY_PEERS[contestant], batch)
         else:  # torch-{cpu,cuda}-{eager,compile,graphs}
@@ -290,7 +301,7 @@ def _measure(contestant: str, batch: int, warmup: int, repeats: int, iterations:
             step()
         rates = []
         # A population iteration is POPULATION_MEMBERS GAN iterations: rates count those.
-        members = POPULATION_MEMBERS if contestant == "toygan-population" else 1
+        members = POPULATION_MEMBERS.get(contestant, 1)
         if members > 1:
             iterations = max(3, iterations // members)
         for _ in range(repeats):
