@@ -44,7 +44,8 @@ def test_expand_names_every_cell_and_seed():
         (k, s) for k in (1, 5) for s in (3, 7)}
     for bad, message in ((spec(grid={"loss": ["bogus"]}), "unknown loss"),
                          (spec(seeds=0), "seeds"), (spec(grid={"seed": [1]}), "not in its grid"),
-                         (spec(grid={"k": []}), "non-empty")):
+                         (spec(grid={"k": []}), "non-empty"),
+                         (spec(grid={"preset": ["grid25"]}), "one distribution per sweep")):
         with pytest.raises(ConfigError, match=message):
             sweep.expand(bad)
 

@@ -67,6 +67,9 @@ def expand(spec: dict) -> tuple[list[dict], list[dict]]:
         raise ConfigError("the spec's grid maps option names to non-empty lists")
     if "seed" in grid:
         raise ConfigError("give seeds with the spec's \"seeds\", not in its grid")
+    if "preset" in grid or "mixture" in grid:
+        raise ConfigError("one distribution per sweep (its summary counts that one's modes); "
+                          "run a sweep per preset")
     seeds = spec.get("seeds", 1)
     seeds = list(range(seeds)) if isinstance(seeds, int) else seeds
     if not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
