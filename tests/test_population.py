@@ -46,8 +46,8 @@ def assert_member_is_single_run(pop: PopulationTrainer, i: int, single: Trainer)
 
 @pytest.mark.parametrize("case", [
     dict(grid="lr_d=1e-4,3e-4 k=1,2"),
-    dict(grid="lr_g=1e-3,2e-4", options=dict(dropout=0.2, optimizer="rmsprop",
-                                              d_activation="leaky_relu")),
+    dict(grid="lr_g=1e-3,2e-4 k=1,2", options=dict(dropout=0.2, optimizer="rmsprop",
+                                                    d_activation="leaky_relu")),
     dict(grid="k=1,3", options=dict(loss="wasserstein", optimizer="sgd", pack=2)),
 ], ids=["adam-k-lr", "dropout-rmsprop", "wasserstein-sgd-pack"])
 def test_every_member_equals_its_single_run(tmp_path, case):
@@ -112,6 +112,7 @@ def test_grid_forms_and_errors(tmp_path):
     assert parse_grid(str(spec)) == {"seed": [0, 10]}
     assert parse_grid(None) == {}
     for bad, message in (("loss=minimax", "cannot vary"), ("k=one", "needs int"),
+                         ("k=1.5", "needs int"),
                          ("k=1 k=2", "given twice"), ("k", "neither"), ("[1]", "neither"),
                          ("{bad", "invalid JSON")):
         with pytest.raises(ConfigError, match=message):
@@ -125,6 +126,10 @@ def test_members_per_cell_share_their_seeds():
     assert cells_of({}) == [{}]
     with pytest.raises(ConfigError, match="--population"):
         member_configs(small(), 0, {})
+    # A grid over seeds makes each seed one member: N copies of a seed are not N samples.
+    with pytest.raises(ConfigError, match="varies the seed"):
+        member_configs(small(), 2, parse_grid("seed=1,2"))
+    assert [c.seed for c in member_configs(small(), 1, parse_grid("seed=1,2"))] == [1, 2]
 
 
 def test_cell_table_counts_collapse_with_a_wilson_interval():
@@ -224,9 +229,14 @@ def test_on_the_kernels_every_member_equals_its_single_run(tmp_path, kernels):
         assert ours == theirs
 
 
-def test_cli_population_on_the_emulator(tmp_path):
-    out = tmp_path / "pop"
+def test_cli_population_on_the_emulator_reproduces_from_its_config(tmp_path):
+    out, again = tmp_path / "pop", tmp_path / "again"
     assert run.main(["mixture8", "--population", "2", "--backend", "emu", "--steps", "4",
                      "--eval-every", "2", "--hidden", "8", "--eval-samples", "100",
                      "--no-plots", "--quiet", "--out", str(out)]) == 0
-    assert json.loads((out / "population.json").read_text())["members"] == 2
+    assert json.loads((out / "config.json").read_text())["backend"] == "emu"
+    assert run.main(["--config", str(out / "config.json"), "--no-plots", "--quiet", "--out",
+                     str(again)]) == 0
+    assert json.loads((again / "config.json").read_text())["backend"] == "emu"
+    a, b = (json.loads((d / "population.json").read_text()) for d in (out, again))
+    assert a["cells"] == b["cells"] and a["members"] == 2

@@ -254,7 +254,8 @@ class DeviceOptimizer:
     def __init__(self, name: str, params, grads, lr: float, device: Device,
                  beta1: float = 0.5) -> None:
         shape = tuple(params.shape)
-        self.rule = optim.make_optimizer(name, np.zeros(shape), np.zeros(shape), lr, beta1)
+        # The host rule validates the settings and names the state; it holds no real data.
+        self.rule = optim.make_optimizer(name, np.zeros((1, 1)), np.zeros((1, 1)), lr, beta1)
         self.name, self.params, self.grads, self.device = name, params, grads, device
         self.steps = 0
         self.state = {key: device.zeros(shape) for key in self.rule.state_dict() if key != "steps"}

@@ -13,8 +13,8 @@ What makes member i equal to the single run of its configuration (tested):
 - per-member learning rates go through the same float arithmetic as a scalar one
   (optim.Optimizer._as_params);
 - with k differing between members, every member runs max(k) D steps in lockstep and the
-  update of a member past its own k is masked (its parameters, optimiser state and step
-  count restored; it draws nothing);
+  update of a member past its own k is masked (its parameters, gradients, optimiser state,
+  step count and dropout generator put back; it draws no minibatch or noise);
 - it is evaluated by the single run's own code (train.evaluate_record) on a one-member copy
   of its networks, with its own evaluation sets.
 A member whose loss or parameters become NaN/Inf is frozen at its last good evaluation and
@@ -104,14 +104,23 @@ def parse_grid(spec: str | None) -> dict[str, list]:
         if key in grid:
             raise ConfigError(f"--grid: {key} given twice")
         try:
-            grid[key] = [GRID_KEYS[key](float(v) if GRID_KEYS[key] is int else v)
-                         for v in values]
+            grid[key] = [_grid_value(GRID_KEYS[key], v) for v in values]
         except (TypeError, ValueError):
             raise ConfigError(f"--grid: {key} needs {GRID_KEYS[key].__name__} values, got "
                               f"{values}") from None
         if not grid[key]:
             raise ConfigError(f"--grid: {key} has no values")
     return grid
+
+
+def _grid_value(kind: type, value):
+    """A grid value as its option's type; '1e3' is an int, 1.5 is not."""
+    if kind is int:
+        number = float(value)
+        if not number.is_integer():
+            raise ValueError(f"{value} is not an integer")
+        return int(number)
+    return kind(value)
 
 
 def cells_of(grid: dict[str, list]) -> list[dict]:
@@ -131,6 +140,9 @@ def member_configs(base: Config, population: int, grid: dict[str, list]) -> list
     unless the grid varies the seed itself. Each is validated as a single run's config."""
     if not isinstance(population, int) or population < 1:
         raise ConfigError(f"--population must be an integer >= 1, got {population}")
+    if "seed" in grid and population > 1:
+        raise ConfigError("the grid varies the seed: each seed value is one member, so give "
+                          "--population 1 (N copies of a seed are not N samples)")
     members = []
     for cell in cells_of(grid):
         for j in range(population):
@@ -192,10 +204,15 @@ class PopulationGAN(GAN):
             v for k, v in optimizer.state_dict().items() if k != "steps"]
         saved = [a[frozen].copy() for a in arrays]
         steps = optimizer.steps.copy()
+        # D's dropout draws from every member's generator; a masked member's must not move.
+        dropout = {i: self.rngs[i]["dropout"].bit_generator.state
+                   for i in np.flatnonzero(frozen)}
         value = step()
         for a, s in zip(arrays, saved, strict=True):
             a[frozen] = s
         optimizer.steps[frozen] = steps[frozen]
+        for i, state in dropout.items():
+            self.rngs[i]["dropout"].bit_generator.state = state
         return value
 
     def iteration(self) -> tuple[np.ndarray, np.ndarray]:

@@ -193,6 +193,9 @@ def _make_config(args: argparse.Namespace) -> Config:
             value = base.pop(key, None)
             if value is not None and getattr(args, key) is None:
                 setattr(args, key, json.dumps(value) if key == "grid" else value)
+    population = args.population is not None or args.grid is not None
+    if population and args.backend is None and base.get("backend", "auto") == "auto":
+        base["backend"] = "numpy"  # auto, for a population: the numpy backend
     if args.preset is not None:
         base["preset"], base["mixture"] = args.preset, None
     base.update({k: getattr(args, k) for k in OPTION_KEYS if getattr(args, k) is not None})
@@ -201,8 +204,9 @@ def _make_config(args: argparse.Namespace) -> Config:
     return config
 
 
-def _run_population(trainer: PopulationTrainer, args: argparse.Namespace,
-                    run_dir: Path) -> int:
+def _train_population(trainer: PopulationTrainer, args: argparse.Namespace,
+                      run_dir: Path) -> dict | None:
+    """Trains the population; its summary, or None when interrupted."""
     config = trainer.base
     if not args.quiet:
         print(f"toygan: {config.preset} population of {trainer.gan.P} GANs "
@@ -210,13 +214,14 @@ def _run_population(trainer: PopulationTrainer, args: argparse.Namespace,
               f"{config.loss}, batch {config.batch}, steps {config.steps}, backend "
               f"{config.backend}{_kernel_path(trainer)} -> {run_dir}", file=sys.stderr)
     try:
-        summary = trainer.run(Progress(args.quiet))
+        return trainer.run(Progress(args.quiet))
     except KeyboardInterrupt:
         print("\ntoygan.run: interrupted; a population run cannot be resumed",
               file=sys.stderr)
-        return EXIT_INTERRUPTED
-    del trainer  # the figures read the files
-    gc.collect()
+        return None
+
+
+def _finish_population(summary: dict, args: argparse.Namespace, run_dir: Path) -> int:
     if not args.no_plots:
         from .population_plots import make_population  # matplotlib only when plotting
 
@@ -254,8 +259,6 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConfigError("give a preset (e.g. mixture8) or --config FILE")
             config = _make_config(args)
             population = args.population is not None or args.grid is not None
-            if population and args.backend is None:
-                config.backend = "numpy"  # auto: the population runs on the numpy backend
             run_dir = args.out or Path("runs") / f"{config.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
             names = dict.fromkeys((*OWN_FILES, *POPULATION_FILES, *POPULATION_PLOT_FILES))
             existing = [f for f in names if (run_dir / f).exists()]
@@ -275,7 +278,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, CheckpointError) as err:
         return _fail(str(err))
     if isinstance(trainer, PopulationTrainer):
-        return _run_population(trainer, args, run_dir)
+        summary = _train_population(trainer, args, run_dir)
+        del trainer  # the figures read the files: let the members' arrays go first
+        gc.collect()
+        return EXIT_INTERRUPTED if summary is None else _finish_population(summary, args,
+                                                                           run_dir)
 
     config = trainer.config
     if not args.quiet:
