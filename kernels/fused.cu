@@ -2,8 +2,9 @@
 // kernel that reduces the gradient and applies the optimiser, in the manner of
 // tiny-cuda-nn's fully fused MLP: a block takes a chunk of up to R minibatch rows through
 // G and D, forward and backward, with every activation and gradient of the chunk kept in
-// shared memory; weights are read from global memory (L1/L2), each by one thread per
-// block and layer visit; only the parameter gradients leave the block.
+// shared memory; weights are read from global memory (L1/L2), each by one thread per row
+// group and layer visit (one group for layers at least FUSED_THREADS wide); only the
+// parameter gradients leave the block.
 //
 //   fused_discriminator_step  real rows x (P, m, dim) and noise (P, m, nz) -> for each
 //       block b, the sum over its rows of dL_D/d(D's params) into d_partial[p, b, :] and

@@ -5,9 +5,10 @@ fused steps: grid.z or grid.y is the member). What a population adds, so that me
 draws and updates exactly as the single run of its configuration:
 - Philox draws with a key and a call counter per member (random_*_members, random.cu);
   a member past its own k draws nothing (its counters do not advance);
-- optimiser updates launched per member row, with the member's own learning rate and step
-  count; members past their own k are not launched, and their gradients are put back to
-  those of their last step (the per-op backward writes every member's).
+- optimiser updates launched per run of consecutive members with the same learning rate
+  and step count (a grid cell; one launch without a grid), so each member updates with its
+  own; members past their own k are not launched, and their gradients are put back to those
+  of their last step (the per-op backward writes every member's).
 Dropout is not supported here (its masks would need per-member keys inside DeviceMLP).
 """
 
@@ -38,30 +39,55 @@ class MemberOptimizer(DeviceOptimizer):
         self.rule, self.steps = self.member_rules[p], int(self.member_steps[p])
         return self.hyperparameters()
 
-    def _rows(self, p: int) -> tuple:
-        return tuple(a[p:p + 1] for a in (self.params, self.grads, *self._states()))
+    def _groups(self) -> list[tuple[int, int]]:
+        """The active members as runs [start, stop) of consecutive rows with the same
+        learning rate and step count (a grid cell's members share them): one launch each,
+        a single launch for a population without a grid."""
+        groups: list[tuple[int, int]] = []
+        for p in np.flatnonzero(self.gan._active):
+            p = int(p)
+            if groups and groups[-1][1] == p and self._same(groups[-1][0], p):
+                groups[-1] = (groups[-1][0], p + 1)
+            else:
+                groups.append((p, p + 1))
+        return groups
+
+    def _same(self, a: int, b: int) -> bool:
+        return (self.member_rules[a].lr == self.member_rules[b].lr
+                and self.member_steps[a] == self.member_steps[b])
+
+    def _rows(self, start: int, stop: int) -> tuple:
+        return tuple(a[start:stop] for a in (self.params, self.grads, *self._states()))
 
     def step(self) -> None:
         update = getattr(self.device.ops, f"{self.name}_update")
-        active = self.gan._active
         n_states = 2 if self.name == "adam" else 1
-        for p in np.flatnonzero(active):
-            self.member_steps[p] += 1
-            params, grads, *states = self._rows(int(p))
-            update(params, grads, *states[:n_states], *self._member_hyper(int(p)))
-        for p in np.flatnonzero(~active):  # the backward wrote every member's gradient
+        groups = self._groups()
+        for start, stop in groups:
+            self.member_steps[start:stop] += 1
+            params, grads, *states = self._rows(start, stop)
+            update(params, grads, *states[:n_states], *self._member_hyper(start))
+        self._keep_last_grads(groups)
+
+    def _keep_last_grads(self, groups: list[tuple[int, int]]) -> None:
+        """The per-op backward wrote every member's gradient: members that sat this step
+        out get back the gradient of their last step (what grad_norms reports). Only
+        needed when members can sit out while others step (k differs, or one diverged)."""
+        if len(set(self.gan.k.tolist())) == 1 and self.gan.alive.all():
+            return
+        for p in np.flatnonzero(~self.gan._active):
             self.grads[p] = self.last_grads[p]
-        for p in np.flatnonzero(active):
-            self.last_grads[p] = self.grads[p]
+        for start, stop in groups:
+            self.last_grads[start:stop] = self.grads[start:stop]
 
     def fused_step(self, partial, clip: float, loss_partial, value, inv_m: float) -> None:
-        for p in np.flatnonzero(self.gan._active):
-            p = int(p)
-            self.member_steps[p] += 1
-            params, grads, s1, s2 = self._rows(p)
-            self.device.ops.fused_update(partial[p:p + 1], params, grads, s1, s2, self.name,
-                                         self._member_hyper(p), clip, loss_partial[p:p + 1],
-                                         value[p:p + 1], inv_m)
+        # fused_update writes only the gradients of the members it updates.
+        for start, stop in self._groups():
+            self.member_steps[start:stop] += 1
+            params, grads, s1, s2 = self._rows(start, stop)
+            self.device.ops.fused_update(partial[start:stop], params, grads, s1, s2,
+                                         self.name, self._member_hyper(start), clip,
+                                         loss_partial[start:stop], value[start:stop], inv_m)
 
 
 class DevicePopulationGAN(DeviceGAN):

@@ -359,7 +359,8 @@ class DeviceGAN:
         if choice == "per-op":
             return "per-op"
         reason = (self.G.fused_unsupported() or self.D.fused_unsupported()
-                  or fused_unsupported(self.G.sizes, self.D.sizes, self.device.dtype.itemsize))
+                  or fused_unsupported(tuple(self.G.sizes), tuple(self.D.sizes),
+                                     self.device.dtype.itemsize))
         if reason is None:
             return "fused"
         if choice == "fused":
@@ -368,7 +369,7 @@ class DeviceGAN:
 
     def _fused_buffers(self, m: int) -> None:
         d, P = self.device, self.P
-        rows = fused_rows(self.G.sizes, self.D.sizes, d.dtype.itemsize)
+        rows = fused_rows(tuple(self.G.sizes), tuple(self.D.sizes), d.dtype.itemsize)
         self.fused_blocks = {
             name: fused_blocks(fused_chunks(m, rows, name == "d")) for name in ("d", "g")}
         self.partial = {name: d.empty((P, blocks, net.params.shape[1]))

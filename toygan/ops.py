@@ -11,6 +11,7 @@ Python side and the CUDA side cannot disagree.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
@@ -76,6 +77,7 @@ def fused_pool_elements(g_dims: tuple[int, ...], d_dims: tuple[int, ...], rows: 
     return rows * per_row
 
 
+@functools.cache  # called on every fused step: computed once per pair of networks
 def fused_rows(g_dims: tuple[int, ...], d_dims: tuple[int, ...], itemsize: int) -> int:
     """Rows per chunk: the most (up to FUSED_ROWS) whose activations fit the pool; 0 when
     not even one row fits."""
@@ -83,6 +85,7 @@ def fused_rows(g_dims: tuple[int, ...], d_dims: tuple[int, ...], itemsize: int) 
     return min(FUSED_ROWS, (FUSED_POOL_BYTES // itemsize) // one)
 
 
+@functools.cache
 def fused_unsupported(g_dims: tuple[int, ...], d_dims: tuple[int, ...],
                       itemsize: int) -> str | None:
     """Why these layer widths cannot run fused, or None when they can."""

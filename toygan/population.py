@@ -47,9 +47,7 @@ from .losses import get_loss
 from .optim import make_optimizer
 from .theory import mean_stderr, wilson_interval
 from .train import (
-    EXPENSIVE_KEYS,
     GAN,
-    SUMMARY_KEYS,
     EvalSets,
     atomic_save_npz,
     atomic_write_text,
@@ -57,6 +55,7 @@ from .train import (
     draw_noise,
     evaluate_record,
     random_streams,
+    summarise_records,
 )
 
 # Options a grid may vary: they change neither shapes nor code paths, so members of
@@ -374,13 +373,8 @@ class PopulationTrainer:
         good = [r for r in self.records[i] if not r.get("diverged")]
         last = good[-1] if good else {}
         summary = {"member": i, "cell": self.member_cell[i], "seed": self.configs[i].seed,
-                   "steps": last.get("step", 0), "diverged": self.diverged_at[i] is not None}
-        for key in SUMMARY_KEYS:
-            summary[key] = last.get(key)
-        expensive = [r for r in good if "precision" in r]
-        for key in EXPENSIVE_KEYS:
-            summary[key] = expensive[-1].get(key) if expensive else None
-        summary["events"] = [e for r in good for e in r.get("events", [])]
+                   "steps": last.get("step", 0), "diverged": self.diverged_at[i] is not None,
+                   **summarise_records(self.records[i])}
         if summary["diverged"]:
             summary["diverged_at_step"] = self.diverged_at[i]
             summary["diverged_reason"] = self.reasons[i]
@@ -398,19 +392,26 @@ class PopulationTrainer:
             "cells": cell_table(members, self.cells),
             "member_summaries": members,
         }
-        atomic_write_text(self.run_dir / "population.json", json.dumps(summary, indent=2) + "\n")
-        dim = self.mixture.dim
         n = min(THUMBNAIL_SAMPLES, self.base.eval_samples)
-        fake = np.full((P, n, dim), np.nan, dtype=np.float32)  # NaN: never evaluated
+        fake = np.full((P, n, self.mixture.dim), np.nan, dtype=np.float32)  # NaN: no eval
         for i, x in enumerate(self.last_fake):
             if x is not None:
                 fake[i] = x[:n]
-        atomic_save_npz(self.run_dir / "population.npz", {
-            "fake": fake, "real": self.sets[0].real[:n].astype(np.float32),
-            "means": self.mixture.means, "stds": self.mixture.stds,
-            "cell": np.array(self.member_cell), "diverged": np.array(
-                [d is not None for d in self.diverged_at])})
+        write_population(self.run_dir, summary, fake, self.sets[0].real[:n], self.mixture)
         return summary
+
+
+def write_population(out: Path, summary: dict, fake: np.ndarray, real: np.ndarray,
+                     mixture: GaussianMixture) -> None:
+    """population.json (the summary) and population.npz (each member's final samples, the
+    real samples and the modes): what the population figures read."""
+    atomic_write_text(Path(out) / "population.json", json.dumps(summary, indent=2) + "\n")
+    members = summary["member_summaries"]
+    atomic_save_npz(Path(out) / "population.npz", {
+        "fake": fake.astype(np.float32), "real": real.astype(np.float32),
+        "means": mixture.means, "stds": mixture.stds,
+        "cell": np.array([m["cell"] for m in members]),
+        "diverged": np.array([m["diverged"] for m in members])})
 
 
 # ---------------------------------------------------------------- statistics

@@ -37,8 +37,8 @@ from pathlib import Path
 import numpy as np
 
 from .config import Config, ConfigError
-from .population import THUMBNAIL_SAMPLES, cell_name, cell_table, cells_of
-from .train import Diverged, Trainer, atomic_save_npz, atomic_write_text
+from .population import THUMBNAIL_SAMPLES, cell_name, cell_table, cells_of, write_population
+from .train import Diverged, Trainer, atomic_write_text
 
 RUNS = "runs"
 PARTIAL = ".partial-"
@@ -175,7 +175,6 @@ def summarise(cells: list[dict], tasks: list[dict], out: Path, grid: dict) -> di
     """population.json and population.npz over the complete runs (the same table per cell
     and figures as a population run)."""
     members, fakes = [], []
-    real = means = stds = None
     for i, task in enumerate(tasks):
         run_dir = out / RUNS / task["name"]
         summary = json.loads((run_dir / "summary.json").read_text())
@@ -184,19 +183,13 @@ def summarise(cells: list[dict], tasks: list[dict], out: Path, grid: dict) -> di
                             k: v for k, v in summary.items()
                             if k not in ("seed", "preset", "backend", "loss")}})
         with np.load(run_dir / "samples.npz") as data:
-            fakes.append(data["fake"][:THUMBNAIL_SAMPLES].astype(np.float32))
-            real = data["real"][:THUMBNAIL_SAMPLES].astype(np.float32)
-        if means is None:
-            mixture = Config.from_dict(task["config"]).validate()
-            means, stds = mixture.means, mixture.stds
+            fakes.append(data["fake"][:THUMBNAIL_SAMPLES])
+            real = data["real"][:THUMBNAIL_SAMPLES]
     n = min(len(f) for f in fakes)
     table = {"sweep": True, "members": len(tasks), "grid": grid, "cells": cell_table(
         members, cells), "member_summaries": members}
-    atomic_write_text(out / "population.json", json.dumps(table, indent=2) + "\n")
-    atomic_save_npz(out / "population.npz", {
-        "fake": np.stack([f[:n] for f in fakes]), "real": real[:n], "means": means,
-        "stds": stds, "cell": np.array([t["cell"] for t in tasks]),
-        "diverged": np.array([m["diverged"] for m in members])})
+    mixture = Config.from_dict(tasks[0]["config"]).validate()  # one distribution per sweep
+    write_population(out, table, np.stack([f[:n] for f in fakes]), real[:n], mixture)
     return table
 
 

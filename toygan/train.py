@@ -306,6 +306,20 @@ def evaluate_record(gan, mixture: GaussianMixture, config: Config, sets: EvalSet
     return fake
 
 
+def summarise_records(records: list[dict]) -> dict:
+    """A run's outcome from its metrics records: the last good evaluation's SUMMARY_KEYS,
+    the expensive metrics of the last evaluation that has them (the final one, unless the
+    run diverged before it), and every collapse event."""
+    good = [r for r in records if not r.get("diverged")]
+    last = good[-1] if good else {}
+    summary = {key: last.get(key) for key in SUMMARY_KEYS}
+    expensive = [r for r in good if "precision" in r]
+    for key in EXPENSIVE_KEYS:
+        summary[key] = expensive[-1].get(key) if expensive else None
+    summary["events"] = [e for r in good for e in r.get("events", [])]
+    return summary
+
+
 # ------------------------------------------------------------------ trainer
 class Trainer:
     """Runs a GAN for config.steps iterations in a run directory.
@@ -558,14 +572,7 @@ class Trainer:
             "steps_per_second": round(steps_done / train_seconds, 2) if train_seconds > 0 else None,
             "diverged": diverged,
         }
-        for key in SUMMARY_KEYS:
-            summary[key] = last.get(key)
-        # The expensive metrics of the last evaluation that has them (the final one, unless
-        # the run diverged before it).
-        expensive = [r for r in good if "precision" in r]
-        for key in EXPENSIVE_KEYS:
-            summary[key] = expensive[-1].get(key) if expensive else None
-        summary["events"] = [e for r in good for e in r.get("events", [])]
+        summary.update(summarise_records(self.records))
         if diverged:
             summary["diverged_at_step"] = self.step
             summary["diverged_reason"] = reason
