@@ -264,14 +264,16 @@ extern "C" __global__ void fused_discriminator_step(
         const bool real_half = c < real_chunks;
         const int row0 = (real_half ? c : c - real_chunks) * R;
         const int rows = min(R, m - row0);
+        // real_half is the same for every thread of the block: both branches' barriers
+        // are reached uniformly. fused_forward ends with a barrier of its own.
         if (real_half) {
             chunk_load(x_real + (long)p * sx, row0, rows, dim, s.d.acts[0]);
+            __syncthreads();
         } else {
             chunk_load(noise + (long)p * m * nz, row0, rows, nz, s.g.acts[0]);
             __syncthreads();
             fused_forward(s.g, rows);
         }
-        __syncthreads();
         fused_forward(s.d, rows);
         fused_chunk_loss(s, row_loss, rows, real_half ? 1 : 2, loss_kind, (real)1 / (real)m);
         fused_backward(s.d, s.grad_a, s.grad_b, rows, partial, c != (int)blockIdx.x, false);

@@ -204,7 +204,6 @@ def _torch_step(batch: int, device: str, variant: str = "eager"):
     once in a CUDA graph and replayed; Adam with capturable=True, as graph capture needs)."""
     import torch
 
-    from .distributions import preset
     from .train import build_networks, random_streams
 
     config = workload(batch)
@@ -219,7 +218,7 @@ def _torch_step(batch: int, device: str, variant: str = "eager"):
                              capturable=graphs)
     if variant == "compile":
         G, D = torch.compile(G), torch.compile(D)
-    means = torch.tensor(preset("mixture8").means, dtype=torch.float32, device=device)
+    means = torch.tensor(mixture.means, dtype=torch.float32, device=device)
     std = float(mixture.stds[0, 0])
     bce = torch.nn.functional.binary_cross_entropy_with_logits
     ones = torch.ones(batch, 1, device=device)
