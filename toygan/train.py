@@ -12,11 +12,8 @@ training consumes are checkpointed, so a resumed run continues bit for bit.
 
 from __future__ import annotations
 
-import io
 import json
 import math
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +27,7 @@ from .distributions import GaussianMixture
 from .losses import get_loss
 from .nn import MLP
 from .optim import make_optimizer
+from .runfiles import atomic_save_npz, atomic_write_bytes, atomic_write_text  # noqa: F401
 
 CHECKPOINT_VERSION = 1
 RUN_FILES = ("config.json", "metrics.jsonl", "summary.json", "checkpoint.npz", "snapshots.npz")
@@ -56,30 +54,6 @@ class Diverged(RuntimeError):
 
 class CheckpointError(ValueError):
     """A checkpoint that is missing, unreadable or from another configuration."""
-
-
-# ------------------------------------------------------------------ file I/O
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary name in the same directory, then rename into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
-
-
-def atomic_save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    atomic_write_bytes(path, buffer.getvalue())
 
 
 # -------------------------------------------------------------------- model

@@ -1,0 +1,231 @@
+"""The run directory on disk: atomic writes, the writer's lock, safe names, and reading run
+files back with an error that names the file and what is wrong.
+
+Nothing here knows about GANs; every command that writes or reads a run goes through it.
+
+- Atomic writes: a temporary name in the same directory, then a rename, so a reader (or a
+  run killed midway) sees the old file or the new one, never half of one. The file's mode
+  follows the umask, as a plain open() would (mkstemp alone would leave 0600).
+- The lock: an advisory `fcntl.flock` on RUN_DIR/.lock, held for as long as a process
+  trains, resumes or overwrites the run. A second writer is refused at once, with the
+  holder's pid and command. The kernel releases the lock when its holder dies (SIGKILL
+  included), so a stale .lock file never blocks anybody.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import json
+import os
+import re
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+LOCK_FILE = ".lock"
+
+
+class RunFileError(ValueError):
+    """A run file that is missing, unreadable, corrupt or not what it should hold."""
+
+
+class RunLockedError(RuntimeError):
+    """Another live process is writing this run directory."""
+
+
+# ------------------------------------------------------------------ writes
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary name in the same directory, then rename into place."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def atomic_save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def atomic_save_figure(fig, path: Path, **savefig_kwargs) -> Path:
+    """A matplotlib figure written as one file, atomically (format from the suffix)."""
+    buffer = io.BytesIO()
+    fmt = Path(path).suffix.lstrip(".") or "png"
+    fig.savefig(buffer, format=fmt, **savefig_kwargs)
+    atomic_write_bytes(Path(path), buffer.getvalue())
+    return Path(path)
+
+
+# ------------------------------------------------------------------ names
+_UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]+")
+
+
+def safe_name(text: str, default: str = "run", limit: int = 80) -> str:
+    """A name from data (a mixture's name, a cell) made a plain file name: no separators,
+    no leading dot, no '..', at most `limit` characters; `default` when nothing is left."""
+    name = _UNSAFE.sub("_", str(text)).strip("._-")
+    name = re.sub(r"\.{2,}", ".", name)[:limit].strip("._-")
+    return name or default
+
+
+# ------------------------------------------------------------------ reads
+def read_json(path: Path, what: str = "a JSON object") -> dict:
+    """A JSON object from a run file; RunFileError names the file and the problem."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RunFileError(f"{path} is missing") from None
+    except IsADirectoryError:
+        raise RunFileError(f"{path} is a directory, not a file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise RunFileError(f"{path} cannot be read ({_reason(err)})") from None
+    except json.JSONDecodeError as err:
+        raise RunFileError(f"{path} is not valid JSON ({err.msg} at line {err.lineno})") from None
+    if not isinstance(data, dict):
+        raise RunFileError(f"{path} should hold {what}, not a JSON {type(data).__name__}")
+    return data
+
+
+def read_jsonl(path: Path, required: tuple[str, ...] = ("step",)) -> list[dict]:
+    """The records of a JSON-lines run file (metrics.jsonl, members.jsonl). Lines are
+    written whole (the file is replaced atomically), so any bad line means corruption:
+    RunFileError names the file, the line and what is wrong."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise RunFileError(f"{path} is missing") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise RunFileError(f"{path} cannot be read ({_reason(err)})") from None
+    records = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise RunFileError(f"{path} line {number} is not valid JSON ({err.msg}): "
+                               "the file is corrupt") from None
+        if not isinstance(record, dict):
+            raise RunFileError(f"{path} line {number} is not a JSON object")
+        missing = [k for k in required if k not in record]
+        if missing:
+            raise RunFileError(f"{path} line {number} lacks {missing[0]!r}")
+        if "step" in required and (not isinstance(record["step"], int)
+                                   or isinstance(record["step"], bool) or record["step"] < 0):
+            raise RunFileError(f"{path} line {number}: step {record['step']!r} is not a "
+                               "step number")
+        records.append(record)
+    if not text.endswith("\n") and text:
+        raise RunFileError(f"{path} ends in a partial line: the file is corrupt")
+    return records
+
+
+def load_npz(path: Path, required: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """Every array of an .npz run file (no pickles); RunFileError when it is missing, not
+    an npz archive, truncated, or lacks a required array."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except FileNotFoundError:
+        raise RunFileError(f"{path} is missing") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as err:
+        raise RunFileError(f"{path} is not a readable .npz archive ({_reason(err)})") from None
+    missing = [k for k in required if k not in arrays]
+    if missing:
+        raise RunFileError(f"{path} lacks the array {missing[0]!r}")
+    return arrays
+
+
+def _reason(err: BaseException) -> str:
+    text = getattr(err, "strerror", None) or str(err) or type(err).__name__
+    return text.splitlines()[0][:200]
+
+
+# ------------------------------------------------------------------ the lock
+class RunLock:
+    """An exclusive advisory lock on a run directory (see the module doc).
+
+    `with RunLock(run_dir):` creates run_dir (and its parents) if needed. Raises
+    RunLockedError when another process holds it."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise RunLockedError(f"{self.run_dir} is in use by {holder}; wait for it to "
+                                 "finish (or stop it) and try again") from None
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        command = " ".join(Path(a).name if i == 0 else a for i, a in enumerate(sys.argv))
+        os.pwrite(fd, f"pid {os.getpid()} ({command[:200]})\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def is_locked(run_dir: Path) -> bool:
+    """Whether a live process holds run_dir's lock (a sweep asks before it removes one)."""
+    path = Path(run_dir) / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops a lock we took
+    return False
