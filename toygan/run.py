@@ -15,18 +15,28 @@ import sys
 import time
 from pathlib import Path
 
-from .config import BACKENDS, KERNELS, NOISE, Config, ConfigError
+from .config import Config, ConfigError, check_field, cli_name
 from .distributions import PRESETS
-from .losses import LOSSES
-from .nn import ACTIVATIONS
-from .optim import OPTIMIZERS
+from .interrupts import Interrupted
 from .plot import GIF_FILE, PLOT_FILES
 from .population import (
     POPULATION_FILES,
     POPULATION_PLOT_FILES,
     PopulationTrainer,
     format_table,
+    member_configs,
     parse_grid,
+)
+from .resources import check_memory
+from .runfiles import (
+    RunFileError,
+    RunLock,
+    RunLockedError,
+    SetAside,
+    missing_dirs,
+    read_json,
+    remove_empty_dirs,
+    safe_name,
 )
 from .train import RUN_FILES, CheckpointError, Diverged, Trainer
 
@@ -61,6 +71,10 @@ def _widths(text: str) -> list[int]:
     return widths
 
 
+def _option_type(kind: str):
+    return {"int": int, "float": float, "widths": _widths}.get(kind)
+
+
 def build_parser() -> argparse.ArgumentParser:
     presets = "; ".join(f"{name}: {text}" for name, (text, _) in PRESETS.items())
     p = _Parser(
@@ -72,41 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("preset", nargs="?", default=None,
                    help="preset name, a mixture JSON file, or an inline JSON object "
                    '{"means": [[0, 0], [1, 1]], "stds": 0.1, "weights": [1, 2]}')
-    d = Config()
-    p.add_argument("--loss", choices=list(LOSSES), help=f"(default {d.loss})")
-    p.add_argument("--k", type=int, help=f"discriminator steps per iteration (default {d.k})")
-    p.add_argument("--steps", type=int, help=f"training iterations (default {d.steps})")
-    p.add_argument("--batch", type=int, help=f"minibatch size m (default {d.batch})")
-    p.add_argument("--lr-d", type=float, help=f"discriminator learning rate (default {d.lr_d})")
-    p.add_argument("--lr-g", type=float, help=f"generator learning rate (default {d.lr_g})")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, help=f"(default {d.optimizer})")
-    p.add_argument("--hidden", type=_widths,
-                   help=f"hidden widths of G and D, e.g. 128,128 (default {d.hidden})")
-    acts = [a for a in ACTIVATIONS if a != "identity"]
-    p.add_argument("--g-activation", choices=acts, help=f"(default {d.g_activation})")
-    p.add_argument("--d-activation", choices=acts, help=f"(default {d.d_activation})")
-    p.add_argument("--noise-dim", type=int, help=f"dimension of z (default {d.noise_dim})")
-    p.add_argument("--noise", choices=NOISE, help=f"prior of z (default {d.noise})")
-    p.add_argument("--seed", type=int, help=f"(default {d.seed})")
-    p.add_argument("--eval-every", type=int, help=f"iterations between evaluations "
-                   f"(default {d.eval_every})")
-    p.add_argument("--eval-samples", type=int, help=f"G samples per evaluation "
-                   f"(default {d.eval_samples})")
-    p.add_argument("--clip", type=float, help=f"critic weight clip, wasserstein (default {d.clip})")
-    p.add_argument("--dropout", type=float, help=f"D dropout probability (default {d.dropout})")
-    p.add_argument("--dtype", choices=("float32", "float64"), help=f"(default {d.dtype})")
-    p.add_argument("--pack", type=int, help="PacGAN packing: D judges packs of this many "
-                   f"samples (default {d.pack}; numpy backend)")
-    p.add_argument("--expensive-every", type=int, help="evaluations between the expensive "
-                   "metrics (Parzen, precision/recall, density/coverage); 0: final only "
-                   f"(default {d.expensive_every})")
-    p.add_argument("--snapshot-samples", type=int, help="G samples kept per evaluation for "
-                   f"the snapshot grid and GIF; 0: none (default {d.snapshot_samples})")
-    p.add_argument("--backend", choices=BACKENDS, help="auto picks the best available; "
-                   "cuda when CuPy sees a GPU, else numpy; emu runs the CUDA kernels on the CPU")
-    p.add_argument("--kernels", choices=KERNELS, help="emu/cuda backends: fused runs each "
-                   "training step as one kernel per network pass, per-op one kernel per "
-                   "layer; auto: fused where the networks allow (no maxout or dropout)")
+    defaults = Config()
+    for f in Config.options():  # every option is declared once, in Config
+        meta = f.metadata
+        kwargs = {"help": f"{meta['help']} (default {getattr(defaults, f.name)})"}
+        if meta["choices"]:
+            kwargs["choices"] = list(meta["choices"])
+        elif _option_type(meta["kind"]):
+            kwargs["type"] = _option_type(meta["kind"])
+        p.add_argument(cli_name(f.name), dest=f.name, **kwargs)
     p.add_argument("--population", type=int, metavar="N", help="train N GANs in lockstep "
                    "(per grid cell; seeds seed..seed+N-1; numpy backend unless --backend emu "
                    "or cuda); writes per-member metrics, a table per cell and figures")
@@ -118,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="run directory (default runs/<preset>-<time>)")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run from its "
                    "checkpoint (--steps may be raised)")
-    p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    p.add_argument("--overwrite", action="store_true", help="replace a run already in --out "
+                   "(the old run is kept until the new one has written its first checkpoint)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
     p.add_argument("--gif", action="store_true", help="also write training.gif, an "
                    "animation of G's samples (python -m toygan.plot RUN_DIR --gif later)")
@@ -126,10 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-OPTION_KEYS = ("loss", "k", "steps", "batch", "lr_d", "lr_g", "optimizer", "hidden",
-               "g_activation", "d_activation", "noise_dim", "noise", "seed", "eval_every",
-               "eval_samples", "clip", "dropout", "dtype", "backend", "kernels", "pack",
-               "expensive_every", "snapshot_samples")
+OPTION_KEYS = tuple(f.name for f in Config.options())
 
 
 def _kernel_path(trainer) -> str:
@@ -181,17 +167,19 @@ def _make_config(args: argparse.Namespace) -> Config:
     base: dict = {}
     if args.config is not None:
         try:
-            base = json.loads(args.config.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"config file not found: {args.config}") from None
-        except (OSError, json.JSONDecodeError) as err:
-            raise ConfigError(f"cannot read config file {args.config}: {err}") from None
-        if not isinstance(base, dict):
-            raise ConfigError(f"config file {args.config} must hold a JSON object")
+            base = read_json(args.config, "a configuration")
+        except RunFileError as err:
+            raise ConfigError(f"config file: {err}") from None
         # A population run's config.json: its population and grid, unless given here.
         for key in ("population", "grid"):
             value = base.pop(key, None)
             if value is not None and getattr(args, key) is None:
+                if key == "population" and (not isinstance(value, int)
+                                            or isinstance(value, bool)):
+                    raise ConfigError(f"{args.config}: population must be an integer, got "
+                                      f"{json.dumps(value)}")
+                if key == "grid" and not isinstance(value, dict):
+                    raise ConfigError(f"{args.config}: grid must be an object of lists")
                 setattr(args, key, json.dumps(value) if key == "grid" else value)
     population = args.population is not None or args.grid is not None
     if population and args.backend is None and base.get("backend", "auto") == "auto":
@@ -235,55 +223,145 @@ def _finish_population(summary: dict, args: argparse.Namespace, run_dir: Path) -
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except Interrupted as err:  # a second signal: stopped at once (see toygan.interrupts)
+        print("\ntoygan.run: stopped at once; the run directory holds its last checkpoint "
+              "(continue with --resume)", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("\ntoygan.run: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _setup(args: argparse.Namespace):
+    """The trainer and run directory of the command line, checked before any file is
+    touched: (trainer factory, run_dir, names of files an --overwrite sets aside)."""
+    if args.resume is not None:
+        if (args.resume / "members.json").is_file():
+            raise ConfigError(f"{args.resume} is a population run; population runs "
+                              "cannot be resumed (run it again, or sweep with "
+                              "python -m toygan.sweep, which resumes)")
+        if args.population is not None or args.grid is not None:
+            raise ConfigError("--population and --grid start a new run; not with --resume")
+        if args.preset is not None or args.config is not None:
+            raise ConfigError("--resume continues the run's own configuration; "
+                              "give no preset or --config with it")
+        if args.overwrite:
+            raise ConfigError("--overwrite replaces a run; --resume continues one: give one")
+        if not args.resume.is_dir():
+            raise ConfigError(f"{args.resume} is not a run directory: nothing to resume")
+        overrides = {k: getattr(args, k) for k in OPTION_KEYS if getattr(args, k) is not None}
+        for key, value in overrides.items():  # the same checks as a new run's options
+            check_field(Config.field(key), value)
+        return (lambda: Trainer.resume(args.resume, overrides)), args.resume, ()
+    if args.preset is None and args.config is None:
+        raise ConfigError("give a preset (e.g. mixture8) or --config FILE")
+    config = _make_config(args)
+    population = args.population is not None or args.grid is not None
+    run_dir = args.out or Path("runs") / (f"{safe_name(config.preset)}-"
+                                          f"{time.strftime('%Y%m%d-%H%M%S')}")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"--out {run_dir} is a file, not a directory")
+    for parent in run_dir.absolute().parents:
+        if parent.exists() and not parent.is_dir():
+            raise ConfigError(f"--out {run_dir}: {parent} is a file, not a directory")
+    names = tuple(dict.fromkeys((*OWN_FILES, *POPULATION_FILES, *POPULATION_PLOT_FILES)))
+    existing = [f for f in names if (run_dir / f).exists()]
+    if existing and not args.overwrite:
+        raise ConfigError(f"{run_dir} already holds a run ({existing[0]}); "
+                          "use --resume to continue it or --overwrite to replace it")
+    if population:
+        members = 1 if args.population is None else args.population  # --grid alone
+        grid = parse_grid(args.grid)
+        configs = member_configs(config, members, grid)  # every member validated
+        check_memory(config, config.validate(), len(configs))
+        return (lambda: PopulationTrainer(config, members, grid, run_dir)), run_dir, names
+    check_memory(config, config.validate())
+    return (lambda: Trainer(config, run_dir)), run_dir, names
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except UsageError as err:
+        make_trainer, run_dir, replaced = _setup(args)
+    except (UsageError, ConfigError, CheckpointError, RunFileError) as err:
         return _fail(str(err))
+    except OSError as err:
+        return _fail(_os_message(err))
+    created = missing_dirs(run_dir)
     try:
-        if args.resume is not None:
-            if (args.resume / "members.json").is_file():
-                raise ConfigError(f"{args.resume} is a population run; population runs "
-                                  "cannot be resumed (run it again, or sweep with "
-                                  "python -m toygan.sweep, which resumes)")
-            if args.population is not None or args.grid is not None:
-                raise ConfigError("--population and --grid start a new run; not with --resume")
-            if args.preset is not None or args.config is not None:
-                raise ConfigError("--resume continues the run's own configuration; "
-                                  "give no preset or --config with it")
-            overrides = {k: getattr(args, k) for k in OPTION_KEYS if getattr(args, k) is not None}
-            trainer = Trainer.resume(args.resume, overrides)
-            run_dir = args.resume
-        else:
-            if args.preset is None and args.config is None:
-                raise ConfigError("give a preset (e.g. mixture8) or --config FILE")
-            config = _make_config(args)
-            population = args.population is not None or args.grid is not None
-            run_dir = args.out or Path("runs") / f"{config.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
-            names = dict.fromkeys((*OWN_FILES, *POPULATION_FILES, *POPULATION_PLOT_FILES))
-            existing = [f for f in names if (run_dir / f).exists()]
-            if run_dir.exists() and not run_dir.is_dir():
-                raise ConfigError(f"--out {run_dir} is a file, not a directory")
-            if existing and not args.overwrite:
-                raise ConfigError(f"{run_dir} already holds a run ({existing[0]}); "
-                                  "use --resume to continue it or --overwrite to replace it")
-            if population:
-                members = 1 if args.population is None else args.population  # --grid alone
-                trainer = PopulationTrainer(config, members,
-                                            parse_grid(args.grid), run_dir)
-            else:
-                trainer = Trainer(config, run_dir)
-            for name in existing:  # --overwrite: no stale file from the old run survives
-                (run_dir / name).unlink()
-    except (ConfigError, CheckpointError) as err:
+        lock = RunLock(run_dir).acquire()
+    except RunLockedError as err:
         return _fail(str(err))
-    if isinstance(trainer, PopulationTrainer):
-        summary = _train_population(trainer, args, run_dir)
-        del trainer  # the figures read the files: let the members' arrays go first
-        gc.collect()
-        return EXIT_INTERRUPTED if summary is None else _finish_population(summary, args,
-                                                                           run_dir)
+    except OSError as err:
+        remove_empty_dirs(created)
+        return _fail(_os_message(err))
+    try:
+        return _train(args, make_trainer, run_dir, replaced, created)
+    finally:
+        lock.release()
+        remove_empty_dirs(created)  # where a failed new run left nothing
 
+
+def _os_message(err: OSError) -> str:
+    where = f" {err.filename}" if err.filename else ""
+    return f"cannot write{where}: {err.strerror or err}"
+
+
+def _train(args, make_trainer, run_dir: Path, replaced: tuple, created: list[Path]) -> int:
+    """Under the run's lock: set the old run aside (--overwrite), build the trainer and
+    train. Until the new run's first checkpoint, any failure puts the old run back (or
+    leaves no new directory); after it, the run directory is a resumable run."""
+    set_aside = SetAside(run_dir, replaced) if replaced else None
+    proven = [False]
+
+    def first_checkpoint() -> None:
+        if not proven[0]:
+            proven[0] = True
+            if set_aside is not None:
+                set_aside.commit()
+
+    def undo() -> None:
+        if set_aside is not None:
+            set_aside.rollback(replaced)
+        elif replaced:  # a new run into a fresh place: remove what it wrote
+            SetAside(run_dir, ()).rollback(replaced)
+
+    try:
+        trainer = make_trainer()
+        trainer.on_checkpoint = first_checkpoint
+        trainer.quiet = args.quiet
+        if isinstance(trainer, PopulationTrainer):
+            summary = _train_population(trainer, args, run_dir)
+            del trainer  # the figures read the files: let the members' arrays go first
+            gc.collect()
+            return EXIT_INTERRUPTED if summary is None else _finish_population(summary, args,
+                                                                               run_dir)
+        return _train_single(trainer, args, run_dir)
+    except (ConfigError, CheckpointError, RunFileError) as err:
+        if not proven[0]:
+            undo()
+        return _fail(str(err))
+    except MemoryError:
+        if not proven[0]:
+            undo()
+            return _fail("out of memory before the first checkpoint; nothing was kept "
+                         "(make the run smaller)")
+        return _fail("out of memory during training; the run directory holds its last "
+                     "checkpoint (--resume continues it, with a smaller --eval-samples)")
+    except OSError as err:
+        if not proven[0]:
+            undo()
+        return _fail(_os_message(err))
+    except BaseException:
+        if not proven[0]:
+            undo()
+        raise
+
+
+def _train_single(trainer: Trainer, args: argparse.Namespace, run_dir: Path) -> int:
     config = trainer.config
     if not args.quiet:
         print(f"toygan: {config.preset} ({trainer.mixture.n_components} modes, "
@@ -299,11 +377,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"toygan.run: {err}", file=sys.stderr)
         summary = json.loads((run_dir / "summary.json").read_text())
         code = EXIT_DIVERGED
-    except KeyboardInterrupt:
-        trainer.interrupt()
-        print(f"\ntoygan.run: interrupted at step {trainer.step}; state saved, continue with "
-              f"--resume {run_dir}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except Interrupted as err:
+        if err.at_once:
+            raise
+        print(f"\ntoygan.run: interrupted ({err}) at step {trainer.step}; state saved, "
+              f"continue with --resume {run_dir}", file=sys.stderr)
+        return err.exit_code
     # The figures read the run files, not the trainer: let its arrays go first, so that
     # the process's peak memory is the larger of training and plotting, not their sum.
     del trainer
@@ -311,7 +390,12 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_plots and (run_dir / "samples.npz").is_file():
         from . import plots  # matplotlib only when plotting
 
-        plots.make_all(run_dir, gif=args.gif)
+        try:
+            plots.make_all(run_dir, gif=args.gif)
+        except KeyboardInterrupt:
+            print(f"\ntoygan.run: interrupted while drawing the figures; the run is complete "
+                  f"(python -m toygan.plot {run_dir} draws them)", file=sys.stderr)
+            return EXIT_INTERRUPTED
     if not args.quiet:
         print(format_summary(summary, run_dir))
     return code

@@ -9,7 +9,7 @@ Nothing here knows about GANs; every command that writes or reads a run goes thr
 - The lock: an advisory `fcntl.flock` on RUN_DIR/.lock, held for as long as a process
   trains, resumes or overwrites the run. A second writer is refused at once, with the
   holder's pid and command. The kernel releases the lock when its holder dies (SIGKILL
-  included), so a stale .lock file never blocks anybody.
+  included), so a stale .lock file never blocks anybody; a clean release removes it.
 """
 
 from __future__ import annotations
@@ -180,29 +180,46 @@ class RunLock:
 
     def acquire(self) -> RunLock:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 4096, 0).decode(errors="replace").strip()
+                os.close(fd)
+                raise RunLockedError(f"{self.run_dir} is in use by {holder or 'another process'}"
+                                     "; wait for it to finish (or stop it) and try "
+                                     "again") from None
+            except BaseException:
+                os.close(fd)
+                raise
+            # The holder before us unlinks the file when it lets go: if the name no longer
+            # leads to the file we locked, lock the new one instead.
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
             os.close(fd)
-            raise RunLockedError(f"{self.run_dir} is in use by {holder}; wait for it to "
-                                 "finish (or stop it) and try again") from None
-        except BaseException:
-            os.close(fd)
-            raise
         os.ftruncate(fd, 0)
         command = " ".join(Path(a).name if i == 0 else a for i, a in enumerate(sys.argv))
-        os.pwrite(fd, f"pid {os.getpid()} ({command[:200]})\n".encode(), 0)
+        os.pwrite(fd, f"pid {os.getpid()} ({command[:200]})".encode(), 0)
         self._fd = fd
         return self
 
     def release(self) -> None:
-        if self._fd is not None:
-            os.ftruncate(self._fd, 0)
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+        """Let go, and remove the lock file (no trace of the lock is left in the run)."""
+        if self._fd is None:
+            return
+        try:
+            if os.stat(self.path).st_ino == os.fstat(self._fd).st_ino:
+                os.unlink(self.path)
+        except FileNotFoundError:
+            pass  # the directory was renamed or removed while we held it
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)
+        self._fd = None
 
     @property
     def held(self) -> bool:
@@ -229,3 +246,60 @@ def is_locked(run_dir: Path) -> bool:
     finally:
         os.close(fd)  # closing drops a lock we took
     return False
+
+
+# ------------------------------------------------------------------ replacing a run
+class SetAside:
+    """--overwrite without loss: the old run's files move into RUN_DIR/.replaced-PID/ (a
+    rename each), the new run writes beside them, and only once it has proved itself (its
+    first checkpoint) are they deleted (`commit`). If it fails before that, `rollback`
+    deletes what it wrote and puts the old files back. Call both under the RunLock."""
+
+    def __init__(self, run_dir: Path, names) -> None:
+        self.run_dir = Path(run_dir)
+        self.names = [n for n in dict.fromkeys(names) if (self.run_dir / n).exists()]
+        self.backup = self.run_dir / f".replaced-{os.getpid()}"
+        self.done = not self.names
+        if self.names:
+            self.backup.mkdir()
+            for name in self.names:
+                os.replace(self.run_dir / name, self.backup / name)
+
+    def commit(self) -> None:
+        if not self.done:
+            import shutil
+
+            shutil.rmtree(self.backup, ignore_errors=True)
+            self.done = True
+
+    def rollback(self, written) -> None:
+        """Delete the new run's files (`written`, names) and restore the old run's."""
+        for name in dict.fromkeys(written):
+            try:
+                (self.run_dir / name).unlink()
+            except FileNotFoundError:
+                pass
+        if not self.done:
+            for name in self.names:
+                os.replace(self.backup / name, self.run_dir / name)
+            self.backup.rmdir()
+            self.done = True
+
+
+def missing_dirs(path: Path) -> list[Path]:
+    """The directories mkdir(parents=True) would create for `path`, outermost first."""
+    out = []
+    path = Path(path).absolute()
+    while not path.exists() and path != path.parent:
+        out.append(path)
+        path = path.parent
+    return out[::-1]
+
+
+def remove_empty_dirs(dirs: list[Path]) -> None:
+    """Remove the directories this process created (innermost first), where empty."""
+    for d in reversed(dirs):
+        try:
+            d.rmdir()
+        except OSError:
+            return

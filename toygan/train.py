@@ -24,10 +24,20 @@ from scipy.special import expit
 from . import metrics
 from .config import Config
 from .distributions import GaussianMixture
+from .interrupts import DeferredSignals, Interrupted
 from .losses import get_loss
 from .nn import MLP
 from .optim import make_optimizer
-from .runfiles import atomic_save_npz, atomic_write_bytes, atomic_write_text  # noqa: F401
+from .resources import check_memory, versions
+from .runfiles import (  # noqa: F401 (atomic_write_bytes: imported from here by others)
+    RunFileError,
+    atomic_save_npz,
+    atomic_write_bytes,
+    atomic_write_text,
+    load_npz,
+    read_json,
+    read_jsonl,
+)
 
 CHECKPOINT_VERSION = 1
 RUN_FILES = ("config.json", "metrics.jsonl", "summary.json", "checkpoint.npz", "snapshots.npz")
@@ -306,8 +316,12 @@ class Trainer:
 
     def __init__(self, config: Config, run_dir: Path) -> None:
         self.mixture = config.validate()
+        check_memory(config, self.mixture)  # before anything is allocated
         self.config, self.run_dir = config, Path(run_dir)
         self.gan = make_gan(config, self.mixture)
+        self.quiet = True  # run.py sets False: say so when a signal arrives
+        self.on_checkpoint: Callable[[], None] | None = None  # called after each one
+        self.saved_step: int | None = None  # the step of the checkpoint on disk
         self.step = 0
         self.records: list[dict] = []
         self.loss_sums = np.zeros(2)  # D and G loss summed since the last evaluation
@@ -326,8 +340,8 @@ class Trainer:
         if not config_path.is_file():
             raise CheckpointError(f"{run_dir} holds no config.json: nothing to resume")
         try:
-            config = Config.from_dict(json.loads(config_path.read_text()))
-        except (json.JSONDecodeError, TypeError, ValueError) as err:
+            config = Config.from_dict(read_json(config_path, "a run's configuration"))
+        except (RunFileError, TypeError, ValueError) as err:
             raise CheckpointError(f"{config_path} is unreadable: {err}") from None
         stored = config.to_dict()
         for key, value in (overrides or {}).items():
@@ -349,11 +363,14 @@ class Trainer:
         if not path.is_file():
             raise CheckpointError(f"no checkpoint at {path}")
         try:
-            with np.load(path, allow_pickle=False) as data:
-                state = {key: data[key] for key in data.files}
-        except Exception as err:  # zipfile, EOF and format errors all mean "unreadable"
-            kind = type(err).__name__
-            raise CheckpointError(f"checkpoint {path} is unreadable ({kind})") from None
+            state = load_npz(path)
+        except RunFileError as err:
+            raise CheckpointError(f"checkpoint {path} is unreadable ({err})") from None
+        bad = [k for k, v in state.items()
+               if v.dtype.kind == "f" and not np.isfinite(v).all()]
+        if bad:
+            raise CheckpointError(f"checkpoint {path} holds NaN/Inf in {bad[0]}: it is "
+                                  "corrupt (a run only checkpoints finite states)")
         try:
             if int(state["version"]) != CHECKPOINT_VERSION:
                 raise CheckpointError(f"checkpoint {path} has format {int(state['version'])}")
@@ -374,21 +391,35 @@ class Trainer:
             self.loss_count = int(state["loss_count"])
         except KeyError as err:
             raise CheckpointError(f"checkpoint {path} lacks {err.args[0]!r}") from None
+        except (ValueError, TypeError) as err:  # wrong shapes or kinds of scalars
+            raise CheckpointError(f"checkpoint {path} is corrupt ({err})") from None
         if self.step > self.config.steps:
             raise CheckpointError(
                 f"the checkpoint is at step {self.step}, beyond --steps {self.config.steps}"
             )
         metrics_path = self.run_dir / "metrics.jsonl"
         if metrics_path.is_file():
-            lines = [json.loads(line) for line in metrics_path.read_text().splitlines() if line]
+            try:
+                lines = read_jsonl(metrics_path)
+            except RunFileError as err:
+                raise CheckpointError(f"{err}; the run cannot be resumed") from None
             # Evaluations after the checkpoint are redone by the resumed run.
             self.records = [r for r in lines if r["step"] <= self.step and not r.get("diverged")]
         snapshots_path = self.run_dir / "snapshots.npz"
         if snapshots_path.is_file():
-            with np.load(snapshots_path, allow_pickle=False) as data:
-                self.snapshots = [(int(t), x) for t, x in zip(data["steps"], data["fake"],
-                                                              strict=True) if t <= self.step]
+            try:
+                data = load_npz(snapshots_path, ("steps", "fake"))
+            except RunFileError as err:
+                raise CheckpointError(f"{err}; the run cannot be resumed") from None
+            steps, fake = data["steps"], data["fake"]
+            if (steps.ndim != 1 or fake.ndim != 3 or len(steps) != len(fake)
+                    or fake.shape[2] != self.mixture.dim):
+                raise CheckpointError(f"{snapshots_path} holds arrays of the wrong shapes "
+                                      f"(steps {steps.shape}, fake {fake.shape})")
+            self.snapshots = [(int(t), x) for t, x in zip(steps, fake, strict=True)
+                              if t <= self.step]
         self.last_good = self.gan.state_dict()
+        self.saved_step = self.step
 
     # ------------------------------------------------------------ files
     def write_config(self) -> None:
@@ -416,6 +447,9 @@ class Trainer:
         arrays["loss_count"] = np.array(self.loss_count, dtype=np.int64)
         arrays["config"] = np.array(json.dumps(self.config.trajectory_dict(), sort_keys=True))
         atomic_save_npz(self.run_dir / "checkpoint.npz", arrays)
+        self.saved_step = self.step
+        if self.on_checkpoint is not None:
+            self.on_checkpoint()
 
     # ------------------------------------------------------------ evaluation
     def evaluate(self) -> dict:
@@ -469,16 +503,18 @@ class Trainer:
         """Train to config.steps; returns the summary. Raises Diverged on NaN/Inf."""
         self.t0 = time.perf_counter()
         start_step = self.step
-        self.write_config()
-        if not self.records:
-            self._evaluate_and_checkpoint()
-        self.eval_seconds = 0.0
-        tick = time.perf_counter()
-        # NaN/Inf is caught by the guard on every step, with a clear message; numpy's own
-        # warnings about it would only come first and say less.
-        with np.errstate(invalid="ignore", over="ignore"):
+        # SIGINT/SIGTERM stop the loop between iterations, with the state saved there
+        # (toygan.interrupts); NaN/Inf is caught by the guard on every step, with a clear
+        # message; numpy's own warnings about it would only come first and say less.
+        with DeferredSignals(self.quiet) as self._signals, \
+                np.errstate(invalid="ignore", over="ignore"):
+            self.write_config()
+            if not self.records:
+                self._evaluate_and_checkpoint()
+            self.eval_seconds = 0.0
+            tick = time.perf_counter()
             self._loop(progress)
-        train_seconds = time.perf_counter() - tick - self.eval_seconds
+            train_seconds = time.perf_counter() - tick - self.eval_seconds
         if self.last_fake is None:  # resumed at its final step: nothing was evaluated
             self.last_fake = self.gan.generate(self.eval_noise)
         self._write_samples()
@@ -487,6 +523,7 @@ class Trainer:
     def _loop(self, progress: Callable[[int, int, dict], None] | None) -> None:
         config, gan = self.config, self.gan
         while self.step < config.steps:
+            self._stop_if_asked()
             loss_d, loss_g = gan.iteration()
             self.step += 1
             if not (math.isfinite(loss_d) and math.isfinite(loss_g)):
@@ -503,9 +540,17 @@ class Trainer:
             elif progress and self.step % 50 == 0:
                 progress(self.step, config.steps, {})
 
+    def _stop_if_asked(self) -> None:
+        """Between iterations: on a signal received since, save and raise Interrupted."""
+        signum = self._signals.requested
+        if signum is not None:
+            self.interrupt()
+            raise Interrupted(signum, self.saved_step)
+
     def interrupt(self) -> None:
-        """Save the state after the last complete iteration (for Ctrl-C)."""
-        if self.gan.parameters_finite():
+        """Save the state after the last complete iteration (a finite one; else the last
+        checkpoint stays, and the resumed run meets the same divergence)."""
+        if self.saved_step != self.step and self.gan.parameters_finite():
             self._write_checkpoint(self.gan.state_dict())
 
     def _evaluate_and_checkpoint(self) -> dict:
@@ -545,6 +590,7 @@ class Trainer:
             "wall_seconds": round(time.perf_counter() - self.t0, 3),
             "steps_per_second": round(steps_done / train_seconds, 2) if train_seconds > 0 else None,
             "diverged": diverged,
+            "versions": versions(),
         }
         summary.update(summarise_records(self.records))
         if diverged:
