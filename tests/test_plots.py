@@ -420,7 +420,11 @@ def test_packed_run_has_no_discriminator_figure_but_all_the_others(tmp_path):
     assert "d_values" not in stored and "fake" in stored
     assert plots.plot_discriminator(run_dir) is None
     assert not (run_dir / "discriminator.png").exists()
-    paths = plots.make_all(run_dir)
+    reasons = plots.skipped(*plots.load_run(run_dir))
+    assert set(reasons) == {"discriminator.png"} and "packed" in reasons["discriminator.png"]
+    notes = []
+    paths = plots.make_all(run_dir, note=notes.append)
+    assert len(notes) == 1 and notes[0].startswith("discriminator.png not drawn")
     expected = set(plots.PLOT_FILES) - {"discriminator.png"}
     assert {p.name for p in paths} == expected
     for path in paths:

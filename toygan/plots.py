@@ -5,12 +5,23 @@
 Each figure has an `*_arrays` function that computes what it draws from the files (tested
 directly) and a `plot_*` function that draws it. Colours are the Okabe-Ito colour-blind-safe
 palette; maps are viridis/cividis; fonts are sized for slides.
+
+Any dimension: 1-D data is drawn as densities and histograms, 2-D data as the plane, and
+data of 3 or more dimensions as its projections on the pairs of its first three coordinates
+(x1-x2, x1-x3, x2-x3), each over the exact marginal density of the mixture on that pair.
+`discriminator.png` needs D on a grid, which samples.npz holds for 1-D and 2-D data only
+(and not for a packed D): otherwise it is not drawn (see `skipped`).
+
+The files are read and checked once, before anything is drawn: a missing, corrupt or
+inconsistent file raises runfiles.RunFileError naming it, and no figure is written. Every
+figure reaches the disk through `save_figure` (the GIF through `save_gif`), atomically.
 """
 
 from __future__ import annotations
 
-import json
+import io
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -22,6 +33,8 @@ import numpy as np  # noqa: E402
 from .distributions import GaussianMixture  # noqa: E402
 from .metrics import kde_bandwidth, kde_log_prob  # noqa: E402
 from .plot import GIF_FILE, PLOT_FILES  # noqa: E402, F401 (PLOT_FILES: the names drawn here)
+from .plot_files import SERIES_KEYS, _good, load_run, skipped  # noqa: E402, F401
+from .runfiles import atomic_save_figure, atomic_write_bytes  # noqa: E402
 
 REAL = "#0072B2"  # blue
 FAKE = "#D55E00"  # vermillion
@@ -36,33 +49,75 @@ plt.rcParams.update({"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12
                      "legend.fontsize": 10, "figure.dpi": 100})
 
 
-# ------------------------------------------------------------------ files
-def load_run(run_dir: Path) -> tuple[dict, list[dict], dict]:
-    """config, metrics records and samples.npz of a run (plus snapshots.npz when present,
-    under the keys snapshot_steps and snapshot_fake)."""
-    run_dir = Path(run_dir)
-    config = json.loads((run_dir / "config.json").read_text())
-    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
-    records = [json.loads(line) for line in lines if line.strip()]
-    with np.load(run_dir / "samples.npz", allow_pickle=False) as data:
-        samples = {key: data[key] for key in data.files}
-    snapshots = run_dir / "snapshots.npz"
-    if snapshots.is_file():
-        with np.load(snapshots, allow_pickle=False) as data:
-            samples["snapshot_steps"], samples["snapshot_fake"] = data["steps"], data["fake"]
-    return config, records, samples
+# ------------------------------------------------------------------ saving
+def save_figure(fig, path: Path) -> Path:
+    """The one way a figure reaches the disk: written atomically (runfiles.atomic_save_figure:
+    a reader sees the old file or the new one, never half of one), at 100 dpi with a tight
+    box; the figure is closed either way."""
+    try:
+        return atomic_save_figure(fig, Path(path), dpi=100, bbox_inches="tight")
+    finally:
+        plt.close(fig)
 
 
-def _save(fig, path: Path) -> Path:
-    tmp = path.with_name("." + path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+def save_gif(fig, draw_frame: Callable[[int], object], frames: int, path: Path,
+             fps: int = 4, dpi: int = 80) -> Path:
+    """An animated GIF of `frames` frames, frame i drawn on `fig` by draw_frame(i), encoded
+    by Pillow in memory and written atomically (runfiles.atomic_write_bytes); the figure
+    is closed either way. The frames are those matplotlib's PillowWriter would grab."""
+    from PIL import Image
+
+    try:
+        fig.set_dpi(dpi)
+        images = []
+        for i in range(frames):
+            draw_frame(i)
+            fig.canvas.draw()
+            image = Image.fromarray(np.array(fig.canvas.buffer_rgba()), "RGBA")
+            # Opaque frames as RGB: Pillow converts them to a palette better (PillowWriter).
+            images.append(image if image.getextrema()[3][0] < 255 else image.convert("RGB"))
+        buffer = io.BytesIO()
+        images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:],
+                       duration=int(1000 / fps), loop=0)
+    finally:
+        plt.close(fig)
+    atomic_write_bytes(Path(path), buffer.getvalue())
+    return Path(path)
 
 
-def _good(records: list[dict]) -> list[dict]:
-    return [r for r in records if not r.get("diverged")]
+def _finite_rows(x: np.ndarray) -> np.ndarray:
+    return x[np.isfinite(x).all(axis=-1)]
+
+
+# -------------------------------------------------------------- projections
+def projection_pairs(dim: int) -> list[tuple[int, int]]:
+    """The coordinate pairs a figure shows: none for 1-D data, (x1, x2) for 2-D, and the
+    pairs of the first three coordinates from 3-D on."""
+    if dim == 1:
+        return []
+    if dim == 2:
+        return [(0, 1)]
+    return [(0, 1), (0, 2), (1, 2)]
+
+
+def marginal(mixture: GaussianMixture, axes: tuple[int, ...]) -> GaussianMixture:
+    """The exact marginal density of the mixture on coordinates `axes`: the marginal of an
+    axis-aligned Gaussian is the Gaussian of those coordinates, so the marginal of the
+    mixture is the mixture of its components' parts, with the same weights."""
+    axes = list(axes)
+    if axes == list(range(mixture.dim)):
+        return mixture
+    return GaussianMixture(mixture.means[:, axes], mixture.stds[:, axes], mixture.weights,
+                           mixture.name)
+
+
+def _pair_label(pair: tuple[int, int]) -> str:
+    return f"x{pair[0] + 1}, x{pair[1] + 1}"
+
+
+def _projection_note(dim: int) -> str:
+    return (f"projections on pairs of the first 3 of {dim} coordinates, over the exact "
+            "marginal densities")
 
 
 def _density_grid(mixture: GaussianMixture, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
@@ -80,8 +135,10 @@ def _limits(samples: dict, mixture: GaussianMixture) -> tuple[np.ndarray, np.nda
 
 
 def _draw_data_and_samples(ax, mixture: GaussianMixture, fake: np.ndarray, lo, hi,
-                           size: float = 4.0) -> None:
-    """p_data (curve in 1-D, filled log-density contours in 2-D) with G's samples on top."""
+                           size: float = 4.0, pair: tuple[int, int] = (0, 1)) -> None:
+    """p_data (curve in 1-D, filled log-density contours on the plane of coordinates
+    `pair` otherwise: the marginal there, from 3-D on) with G's samples on top."""
+    fake = _finite_rows(fake)
     if mixture.dim == 1:
         xs = np.linspace(lo[0], hi[0], 1000)
         ax.plot(xs, mixture.prob(xs), color=REAL, lw=2, label="p_data")
@@ -91,32 +148,53 @@ def _draw_data_and_samples(ax, mixture: GaussianMixture, fake: np.ndarray, lo, h
         ax.set_xlabel("x")
         ax.set_ylabel("density")
         return
-    xs, ys = np.linspace(lo[0], hi[0], 240), np.linspace(lo[1], hi[1], 240)
-    log_p = _density_grid(mixture, xs, ys)
+    i, j = pair
+    xs, ys = np.linspace(lo[i], hi[i], 240), np.linspace(lo[j], hi[j], 240)
+    log_p = _density_grid(marginal(mixture, pair), xs, ys)
     ax.contourf(xs, ys, np.maximum(log_p, log_p.max() - 12.0), levels=12, cmap="Blues")
-    ax.scatter(fake[:, 0], fake[:, 1], s=size, color=FAKE, alpha=0.5, label="G samples",
+    ax.scatter(fake[:, i], fake[:, j], s=size, color=FAKE, alpha=0.5, label="G samples",
                rasterized=True)
-    ax.scatter(mixture.modes[:, 0], mixture.modes[:, 1], marker="+", s=60, color="black",
+    ax.scatter(mixture.modes[:, i], mixture.modes[:, j], marker="+", s=60, color="black",
                label="modes")
-    ax.set_xlim(lo[0], hi[0])
-    ax.set_ylim(lo[1], hi[1])
+    ax.set_xlim(lo[i], hi[i])
+    ax.set_ylim(lo[j], hi[j])
     ax.set_aspect("equal")
-    ax.set_xlabel("x1")
-    ax.set_ylabel("x2")
+    ax.set_xlabel(f"x{i + 1}")
+    ax.set_ylabel(f"x{j + 1}")
+
+
+def _run(run_dir: Path, run: tuple | None) -> tuple[dict, list[dict], dict]:
+    return load_run(run_dir) if run is None else run
+
+
+def _name(config: dict, mixture: GaussianMixture) -> str:
+    return str(config.get("preset", mixture.name))
 
 
 # ---------------------------------------------------------- final samples
-def plot_samples(run_dir: Path) -> Path:
-    """G's samples over the data density, at the last good evaluation."""
-    config, _, samples = load_run(run_dir)
+def plot_samples(run_dir: Path, run: tuple | None = None) -> Path:
+    """G's samples over the data density, at the last good evaluation (from 3-D on: on the
+    pairs of the first three coordinates). `run`: load_run's result, if already read."""
+    config, _, samples = _run(run_dir, run)
     mixture = GaussianMixture.from_dict(config["mixture"])
     fake, step = samples["fake"], int(samples["step"])
     lo, hi = _limits(samples, mixture)
-    fig, ax = plt.subplots(figsize=(6.4, 5.6) if mixture.dim == 2 else (7.5, 4.2))
-    _draw_data_and_samples(ax, mixture, fake, lo, hi)
-    ax.set_title(f"{config['preset']}: {len(fake)} samples of G at step {step}")
-    ax.legend(loc="upper right", framealpha=0.9)
-    return _save(fig, Path(run_dir) / "samples.png")
+    title = f"{_name(config, mixture)}: {len(fake)} samples of G at step {step}"
+    if mixture.dim <= 2:
+        fig, ax = plt.subplots(figsize=(6.4, 5.6) if mixture.dim == 2 else (7.5, 4.2))
+        _draw_data_and_samples(ax, mixture, fake, lo, hi)
+        ax.set_title(title)
+        ax.legend(loc="upper right", framealpha=0.9)
+    else:
+        pairs = projection_pairs(mixture.dim)
+        fig, axes = plt.subplots(1, len(pairs), figsize=(5.2 * len(pairs), 5.4))
+        for ax, pair in zip(axes, pairs, strict=True):
+            _draw_data_and_samples(ax, mixture, fake, lo, hi, pair=pair)
+            ax.set_title(_pair_label(pair))
+        axes[0].legend(loc="upper right", framealpha=0.9)
+        fig.suptitle(f"{title}\n({_projection_note(mixture.dim)})")
+        fig.tight_layout()
+    return save_figure(fig, Path(run_dir) / "samples.png")
 
 
 # --------------------------------------------------------------- snapshots
@@ -130,35 +208,50 @@ def snapshot_arrays(samples: dict, mixture: GaussianMixture, panels: int = 8) ->
     chosen = chosen.astype(int)
     lo, hi = mixture.bounds(margin=4.0)
     span = hi - lo
-    every = fake.reshape(-1, fake.shape[-1])
-    lo = np.maximum(np.minimum(lo, np.percentile(every, 1, axis=0)), lo - span)
-    hi = np.minimum(np.maximum(hi, np.percentile(every, 99, axis=0)), hi + span)
+    every = _finite_rows(fake.reshape(-1, fake.shape[-1]))
+    if len(every):
+        lo = np.maximum(np.minimum(lo, np.percentile(every, 1, axis=0)), lo - span)
+        hi = np.minimum(np.maximum(hi, np.percentile(every, 99, axis=0)), hi + span)
     pad = 0.05 * (hi - lo)
     return {"index": chosen, "steps": steps[chosen], "fake": fake[chosen],
             "lo": lo - pad, "hi": hi + pad}
 
 
-def plot_snapshots(run_dir: Path) -> Path | None:
-    """A grid of G's samples at evenly spaced steps, on fixed axes."""
-    config, _, samples = load_run(run_dir)
-    if "snapshot_steps" not in samples or len(samples["snapshot_steps"]) == 0:
+def plot_snapshots(run_dir: Path, run: tuple | None = None) -> Path | None:
+    """A grid of G's samples at evenly spaced steps, on fixed axes (from 3-D on: one row
+    per pair of the first three coordinates, one column per step)."""
+    config, records, samples = _run(run_dir, run)
+    if "snapshots.png" in skipped(config, records, samples):
         return None
     mixture = GaussianMixture.from_dict(config["mixture"])
     arrays = snapshot_arrays(samples, mixture)
     n = len(arrays["steps"])
-    cols = min(4, n)
-    rows = math.ceil(n / cols)
-    size = (3.4 * cols, 3.3 * rows) if mixture.dim == 2 else (4.2 * cols, 2.8 * rows)
-    fig, axes = plt.subplots(rows, cols, figsize=size, squeeze=False)
-    for ax, step, fake in zip(axes.ravel(), arrays["steps"], arrays["fake"], strict=False):
-        _draw_data_and_samples(ax, mixture, fake, arrays["lo"], arrays["hi"], size=2.0)
-        ax.set_title(f"step {int(step)}")
-    for ax in axes.ravel()[n:]:
-        ax.set_visible(False)
-    fig.suptitle(f"{config['preset']}: G's samples during training "
-                 f"({arrays['fake'].shape[1]} per panel, fixed axes)")
+    title = (f"{_name(config, mixture)}: G's samples during training "
+             f"({arrays['fake'].shape[1]} per panel, fixed axes)")
+    if mixture.dim <= 2:
+        cols = min(4, n)
+        rows = math.ceil(n / cols)
+        size = (3.4 * cols, 3.3 * rows) if mixture.dim == 2 else (4.2 * cols, 2.8 * rows)
+        fig, axes = plt.subplots(rows, cols, figsize=size, squeeze=False)
+        for ax, step, fake in zip(axes.ravel(), arrays["steps"], arrays["fake"], strict=False):
+            _draw_data_and_samples(ax, mixture, fake, arrays["lo"], arrays["hi"], size=2.0)
+            ax.set_title(f"step {int(step)}")
+        for ax in axes.ravel()[n:]:
+            ax.set_visible(False)
+    else:
+        pairs = projection_pairs(mixture.dim)
+        fig, axes = plt.subplots(len(pairs), n, figsize=(2.7 * n + 0.6, 2.8 * len(pairs)),
+                                 squeeze=False)
+        for r, (row, pair) in enumerate(zip(axes, pairs, strict=True)):
+            for ax, step, fake in zip(row, arrays["steps"], arrays["fake"], strict=True):
+                _draw_data_and_samples(ax, mixture, fake, arrays["lo"], arrays["hi"],
+                                       size=2.0, pair=pair)
+                if r == 0:
+                    ax.set_title(f"step {int(step)}")
+        title += f"\n(rows: {_projection_note(mixture.dim)})"
+    fig.suptitle(title)
     fig.tight_layout()
-    return _save(fig, Path(run_dir) / "snapshots.png")
+    return save_figure(fig, Path(run_dir) / "snapshots.png")
 
 
 # ----------------------------------------------------------- discriminator
@@ -167,7 +260,7 @@ def discriminator_arrays(config: dict, samples: dict) -> dict:
     G's samples (the bandwidth chosen as in metrics.kde_bandwidth): the optimum of Prop. 1
     that D is compared with."""
     mixture = GaussianMixture.from_dict(config["mixture"])
-    fake = np.asarray(samples["fake"], np.float64)
+    fake = _finite_rows(np.asarray(samples["fake"], np.float64))
     h = kde_bandwidth(fake)
     if mixture.dim == 1:
         points = samples["grid_x"][:, None]
@@ -183,12 +276,13 @@ def discriminator_arrays(config: dict, samples: dict) -> dict:
             "p_g": np.exp(log_q).reshape(shape), "p_data": np.exp(log_p).reshape(shape)}
 
 
-def plot_discriminator(run_dir: Path) -> Path | None:
+def plot_discriminator(run_dir: Path, run: tuple | None = None) -> Path | None:
     """D over the data space with D* beside it, real and generated samples (1-D: the paper's
-    Figure 1 layout: p_data dotted black, p_g green, D dashed blue)."""
-    config, _, samples = load_run(run_dir)
-    if "d_values" not in samples:
-        return None  # a packed D (PacGAN) has no value at a single point
+    Figure 1 layout: p_data dotted black, p_g green, D dashed blue). None where samples.npz
+    holds no D grid: a packed D, or data of 3 or more dimensions."""
+    config, records, samples = _run(run_dir, run)
+    if "discriminator.png" in skipped(config, records, samples):
+        return None
     mixture = GaussianMixture.from_dict(config["mixture"])
     real, fake, d = samples["real"], samples["fake"], samples["d_values"]
     probability = bool(samples["d_is_probability"])
@@ -242,7 +336,7 @@ def plot_discriminator(run_dir: Path) -> Path | None:
     if probability:
         title += f" and D* (p_g: KDE, h = {arrays['bandwidth']:.3g})"
     ax.set_title(title)
-    return _save(fig, Path(run_dir) / "discriminator.png")
+    return save_figure(fig, Path(run_dir) / "discriminator.png")
 
 
 # ------------------------------------------------------------------ curves
@@ -283,17 +377,18 @@ def _log_lines(ax, records: list[dict], specs) -> None:
     ax.set_yscale("log")
 
 
-def plot_curves(run_dir: Path) -> Path:
+def plot_curves(run_dir: Path, run: tuple | None = None) -> Path:
     """Losses, gradient norms, D's outputs and its gap to D*, mode coverage and quality,
     mode entropy, divergences and distances over training, collapse events marked."""
-    config, records, _ = load_run(run_dir)
+    config, records, _ = _run(run_dir, run)
+    mixture = GaussianMixture.from_dict(config["mixture"])
     good, marks = _good(records), events(records)
     fig, axes = plt.subplots(3, 3, figsize=(17, 12.5), sharex=True)
     ax = axes[0, 0]
     for key, colour, name in (("loss_d", REAL, "D loss"), ("loss_g", FAKE, "G loss")):
         ax.plot(*series(good, key), color=colour, label=name)
     ax.set_ylabel("nats (mean since last eval)")
-    ax.set_title(f"losses ({config['loss']})")
+    ax.set_title(f"losses ({config.get('loss', 'unknown loss')})")
     ax = axes[0, 1]
     _log_lines(ax, good, (("grad_norm_d", REAL, "|grad D|"), ("grad_norm_g", FAKE, "|grad G|")))
     ax.set_ylabel("Euclidean norm of the last gradient")
@@ -303,12 +398,12 @@ def plot_curves(run_dir: Path) -> Path:
                               ("d_fake", FAKE, "mean D(G(z))"),
                               ("d_dstar_gap", OTHER, "mean |D - D*|")):
         ax.plot(*series(good, key), color=colour, label=name)
-    if config["loss"] in ("minimax", "nonsaturating"):
+    if config.get("loss") in ("minimax", "nonsaturating"):
         ax.axhline(0.5, color=GREY, ls=":", lw=1, label="1/2 (equilibrium)")
         ax.set_ylim(-0.02, 1.02)
     ax.set_title("discriminator output and gap to D*")
     ax = axes[1, 0]
-    total = good[0]["modes_total"] if good else 0
+    total = good[0].get("modes_total", mixture.n_components) if good else 0
     for key, colour, name in (("modes_covered", REAL, ">= 1 high-quality sample"),
                               ("modes_covered_20", FAKE, ">= 20 samples")):
         ax.step(*series(good, key), where="post", color=colour, label=name)
@@ -359,7 +454,7 @@ def plot_curves(run_dir: Path) -> Path:
     ax.set_ylabel("nats per sample")
     ax.set_title("log-likelihoods: exact and the paper's Parzen estimate")
     lows = [v for key in ("loglik_test_exact", "parzen_loglik")
-            for v in series(good, key)[1]]
+            for v in series(good, key)[1] if math.isfinite(v)]
     if lows:
         ax.set_ylim(min(lows) - 3.0, max(lows) + 1.0)
     # G's own samples under p_data reach -1e3 nats while G is far off: their own axis.
@@ -374,10 +469,10 @@ def plot_curves(run_dir: Path) -> Path:
         ax.grid(alpha=0.3)
     for ax in axes[2]:
         ax.set_xlabel("iteration")
-    fig.suptitle(f"{config['preset']}, seed {config['seed']}: training diagnostics "
+    fig.suptitle(f"{_name(config, mixture)}, seed {config.get('seed', '?')}: training diagnostics "
                  "(dotted verticals: collapse events)", fontsize=15)
     fig.tight_layout()
-    return _save(fig, Path(run_dir) / "curves.png")
+    return save_figure(fig, Path(run_dir) / "curves.png")
 
 
 # -------------------------------------------------------------- mode mass
@@ -390,13 +485,13 @@ def mode_mass_arrays(records: list[dict]) -> dict:
             "mass": np.array([r["mode_mass"] for r in good]).T}
 
 
-def plot_mode_mass(run_dir: Path) -> Path | None:
+def plot_mode_mass(run_dir: Path, run: tuple | None = None) -> Path | None:
     """Per-mode mass over training as a heatmap: a collapsed G is one bright row, mode
     rotation a bright cell that moves from row to row."""
-    config, records, _ = load_run(run_dir)
-    arrays = mode_mass_arrays(records)
-    if arrays["mass"].size == 0:
+    config, records, samples = _run(run_dir, run)
+    if "mode_mass.png" in skipped(config, records, samples):
         return None
+    arrays = mode_mass_arrays(records)
     mixture = GaussianMixture.from_dict(config["mixture"])
     steps, mass = arrays["steps"], arrays["mass"]
     k = mass.shape[0]
@@ -411,11 +506,11 @@ def plot_mode_mass(run_dir: Path) -> Path | None:
     for event in events(records):
         if event["kind"] == "mode_hopping":
             ax.axvline(event["step"], color="white", ls=":", lw=1.2)
-    ax.set_title(f"{config['preset']}: mass per mode over training "
+    ax.set_title(f"{_name(config, mixture)}: mass per mode over training "
                  f"(true share {mixture.weights.min():.3g}"
                  + (f"-{mixture.weights.max():.3g}" if np.ptp(mixture.weights) else "")
                  + "; dotted: mode hopping)")
-    return _save(fig, Path(run_dir) / "mode_mass.png")
+    return save_figure(fig, Path(run_dir) / "mode_mass.png")
 
 
 # ---------------------------------------------------------------- coverage
@@ -427,13 +522,13 @@ def coverage_arrays(config: dict, records: list[dict]) -> dict:
     counts = np.array(good[-1]["mode_histogram"], dtype=float)
     share = counts / counts.sum() if counts.sum() else counts
     return {"step": good[-1]["step"], "share": share, "weights": mixture.weights,
-            "high_quality_fraction": good[-1]["high_quality_fraction"]}
+            "high_quality_fraction": good[-1].get("high_quality_fraction")}
 
 
-def plot_coverage(run_dir: Path) -> Path | None:
+def plot_coverage(run_dir: Path, run: tuple | None = None) -> Path | None:
     """Final mass per mode (bars) against the true weights (black ticks)."""
-    config, records, _ = load_run(run_dir)
-    if not any("mode_histogram" in r for r in _good(records)):
+    config, records, samples = _run(run_dir, run)
+    if "coverage.png" in skipped(config, records, samples):
         return None
     arrays = coverage_arrays(config, records)
     k = len(arrays["share"])
@@ -450,46 +545,78 @@ def plot_coverage(run_dir: Path) -> Path | None:
     ax.set_ylabel("share")
     ax.set_ylim(0, 1.4 * max(float(arrays["share"].max()), float(arrays["weights"].max())))
     ax.set_xticks(index if k <= 30 else index[:: math.ceil(k / 30)])
+    quality = arrays["high_quality_fraction"]
+    quality = "n/a" if quality is None or not math.isfinite(quality) else f"{quality:.0%}"
     ax.set_title(f"coverage at step {arrays['step']}: {k - int(missed.sum())}/{k} modes, "
-                 f"{arrays['high_quality_fraction']:.0%} of samples of high quality")
+                 f"{quality} of samples of high quality")
     ax.legend(loc="upper center", ncol=3, fontsize=9, framealpha=0.9)
     ax.grid(axis="y", alpha=0.3)
-    return _save(fig, Path(run_dir) / "coverage.png")
+    return save_figure(fig, Path(run_dir) / "coverage.png")
+
+
 
 
 # --------------------------------------------------------------------- GIF
-def make_gif(run_dir: Path, fps: int = 4) -> Path | None:
-    """An animation of G's samples over training (Pillow writer, fixed axes)."""
-    from matplotlib.animation import FuncAnimation, PillowWriter
-
-    config, _, samples = load_run(run_dir)
-    if "snapshot_steps" not in samples or len(samples["snapshot_steps"]) == 0:
+def make_gif(run_dir: Path, fps: int = 4, run: tuple | None = None) -> Path | None:
+    """An animation of G's samples over training (fixed axes; from 3-D on, the pairs of the
+    first three coordinates side by side)."""
+    config, records, samples = _run(run_dir, run)
+    if GIF_FILE in skipped(config, records, samples):
         return None
     mixture = GaussianMixture.from_dict(config["mixture"])
     arrays = snapshot_arrays(samples, mixture, panels=len(samples["snapshot_steps"]))
-    fig, ax = plt.subplots(figsize=(5.5, 5.0) if mixture.dim == 2 else (7.0, 4.0))
+    pairs = projection_pairs(mixture.dim)
+    if mixture.dim <= 2:
+        fig, ax = plt.subplots(figsize=(5.5, 5.0) if mixture.dim == 2 else (7.0, 4.0))
+        axes = [ax]
+    else:
+        fig, axes = plt.subplots(1, len(pairs), figsize=(4.0 * len(pairs), 4.3))
+    name = _name(config, mixture)
 
-    def frame(i: int):
-        ax.clear()
-        _draw_data_and_samples(ax, mixture, arrays["fake"][i], arrays["lo"], arrays["hi"],
-                               size=3.0)
-        ax.set_title(f"{config['preset']}: G at step {int(arrays['steps'][i])}")
-        return []
+    def frame(i: int) -> None:
+        title = f"{name}: G at step {int(arrays['steps'][i])}"
+        for ax, pair in zip(axes, pairs or [(0, 1)], strict=True):
+            ax.clear()
+            _draw_data_and_samples(ax, mixture, arrays["fake"][i], arrays["lo"], arrays["hi"],
+                                   size=3.0, pair=pair)
+            if mixture.dim <= 2:
+                ax.set_title(title)
+            else:
+                ax.set_title(_pair_label(pair), fontsize=11)
+        if mixture.dim > 2:
+            fig.suptitle(f"{title} (marginals of {mixture.dim}-D data)")
+            if i == 0:  # the axes are fixed: one layout for every frame
+                fig.tight_layout()
 
-    animation = FuncAnimation(fig, frame, frames=len(arrays["steps"]), blit=False)
-    path = Path(run_dir) / GIF_FILE
-    tmp = path.with_name("." + path.name + ".tmp.gif")
-    animation.save(tmp, writer=PillowWriter(fps=fps), dpi=80)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_gif(fig, frame, len(arrays["steps"]), Path(run_dir) / GIF_FILE, fps=fps)
 
 
-def make_all(run_dir: Path, gif: bool = False) -> list[Path]:
-    """Every figure the run's files allow (and the GIF when asked); returns the paths."""
-    makers = [plot_samples, plot_snapshots, plot_discriminator, plot_curves, plot_mode_mass,
-              plot_coverage]
-    if gif:
-        makers.append(make_gif)
-    paths = [make(run_dir) for make in makers]
+FIGURES = (("samples.png", plot_samples), ("snapshots.png", plot_snapshots),
+           ("discriminator.png", plot_discriminator), ("curves.png", plot_curves),
+           ("mode_mass.png", plot_mode_mass), ("coverage.png", plot_coverage))
+
+
+def make_all(run_dir: Path, gif: bool = False,
+             note: Callable[[str], object] | None = None) -> list[Path]:
+    """Every figure the run's files allow (and the GIF when asked); returns the paths.
+
+    The files are read and checked first (RunFileError before anything is written). A
+    figure the files do not allow (see `skipped`) is not drawn, and a file of that name
+    left by an earlier run is removed, so that the directory never shows a figure of other
+    data; `note`, when given, hears one line for each."""
+    run_dir = Path(run_dir)
+    run = load_run(run_dir)
+    missing = skipped(*run)
+    makers = [*FIGURES, *([(GIF_FILE, make_gif)] if gif else [])]
+    paths = [make(run_dir, run=run) for name, make in makers if name not in missing]
+    for name, _ in makers:
+        if name not in missing:
+            continue
+        stale = run_dir / name
+        removed = stale.is_file()
+        if removed:
+            stale.unlink()
+        if note is not None:
+            note(f"{name} not drawn: {missing[name]}"
+                 + ("; removed the one left by an earlier run" if removed else ""))
     return [p for p in paths if p is not None]

@@ -5,24 +5,111 @@
   population_collapse.png  collapse rate per cell with its 95 % Wilson interval
 
 Each figure has an `*_arrays` function that computes what it draws (tested directly).
+The thumbnails of data of 3 or more dimensions show its projection on (x1, x2).
+
+population.json and population.npz are read and checked before anything is drawn: a
+missing, corrupt or inconsistent one raises runfiles.RunFileError naming it. Figures are
+written through plots.save_figure (atomically).
 """
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
-import numpy as np
+import matplotlib
 
-from .plots import FAKE, GREY, PURPLE, REAL, _save, plt
-from .population import POPULATION_PLOT_FILES  # noqa: F401 (the names drawn here)
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .plots import FAKE, GREY, PURPLE, REAL, save_figure  # noqa: E402
+from .population import POPULATION_PLOT_FILES  # noqa: E402, F401 (the names drawn here)
+from .runfiles import (  # noqa: E402
+    RunFileError,
+    load_npz,  # noqa: E402
+    read_json,
+)
 
 MAX_THUMBNAILS = 64
+NPZ_ARRAYS = ("fake", "real", "means", "cell", "diverged")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def load_population(run_dir: Path) -> dict:
-    return json.loads((Path(run_dir) / "population.json").read_text())
+    """population.json, checked for what the figures read (RunFileError naming it)."""
+    path = Path(run_dir) / "population.json"
+    summary = read_json(path, "a population summary")
+    cells, members = summary.get("cells"), summary.get("member_summaries")
+    if not isinstance(cells, list) or not cells or not all(isinstance(c, dict) for c in cells):
+        raise RunFileError(f"{path} has no 'cells' (a list of one object per grid cell)")
+    if not isinstance(members, list) or not members or not all(
+            isinstance(m, dict) for m in members):
+        raise RunFileError(f"{path} has no 'member_summaries' (a list of one object per member)")
+    lengths = set()
+    for c, row in enumerate(cells):
+        where = f"{path}: cell {c}"
+        distribution = row.get("modes_covered_distribution")
+        if not isinstance(distribution, list) or not distribution or not all(
+                _is_int(v) and v >= 0 for v in distribution):
+            raise RunFileError(f"{where}: modes_covered_distribution is not a list of counts")
+        lengths.add(len(distribution))
+        if not _is_number(row.get("collapse_rate")) or not math.isfinite(row["collapse_rate"]):
+            raise RunFileError(f"{where}: collapse_rate is not a number")
+        ci = row.get("collapse_rate_ci95")
+        if not isinstance(ci, list) or len(ci) != 2 or not all(
+                _is_number(v) and math.isfinite(v) for v in ci):
+            raise RunFileError(f"{where}: collapse_rate_ci95 is not a pair of numbers")
+        if not ci[0] <= row["collapse_rate"] <= ci[1]:
+            raise RunFileError(f"{where}: collapse_rate {row['collapse_rate']} lies outside "
+                               f"its interval {ci}")
+        if not _is_int(row.get("members")) or row["members"] < 0:
+            raise RunFileError(f"{where}: members is not a count")
+        if "name" not in row:
+            raise RunFileError(f"{where} has no name")
+    if len(lengths) > 1:
+        raise RunFileError(f"{path}: the cells' modes_covered_distribution differ in length")
+    for i, member in enumerate(members):
+        for key in ("modes_covered", "modes_total"):
+            value = member.get(key)
+            if value is not None and not (_is_int(value) and value >= 0):
+                raise RunFileError(f"{path}: member {i}: {key} is {value!r}, not a count")
+    return summary
+
+
+def load_thumbnails(run_dir: Path, members: int) -> dict[str, np.ndarray]:
+    """population.npz, checked against itself and the `members` of population.json."""
+    path = Path(run_dir) / "population.npz"
+    arrays = load_npz(path, required=NPZ_ARRAYS)
+    for key in NPZ_ARRAYS:
+        kinds = "biu" if key in ("cell", "diverged") else "fiu"
+        if arrays[key].dtype.kind not in kinds:
+            raise RunFileError(f"{path}: {key!r} holds {arrays[key].dtype} values, not numbers")
+    fake, real, means = arrays["fake"], arrays["real"], arrays["means"]
+    if fake.ndim != 3 or real.ndim != 2 or means.ndim != 2:
+        raise RunFileError(f"{path}: 'fake' {fake.shape}, 'real' {real.shape} and 'means' "
+                           f"{means.shape} should be (members, n, dim), (n, dim), (modes, dim)")
+    if not fake.shape[2] == real.shape[1] == means.shape[1] or fake.shape[2] == 0:
+        raise RunFileError(f"{path}: 'fake', 'real' and 'means' differ in dimension "
+                           f"({fake.shape[2]}, {real.shape[1]}, {means.shape[1]})")
+    if len(fake) != members or arrays["cell"].shape != (members,) or \
+            arrays["diverged"].shape != (members,):
+        raise RunFileError(f"{path}: 'fake', 'cell' and 'diverged' should hold one entry per "
+                           f"member ({members} in population.json), got {len(fake)}, "
+                           f"{arrays['cell'].shape}, {arrays['diverged'].shape}")
+    if len(real) == 0 or len(means) == 0:
+        raise RunFileError(f"{path}: 'real' or 'means' is empty")
+    points = np.concatenate([real, means])
+    if not np.isfinite(points).all():
+        raise RunFileError(f"{path}: 'real' or 'means' holds non-finite values")
+    return arrays
 
 
 def modes_arrays(summary: dict) -> dict:
@@ -33,8 +120,8 @@ def modes_arrays(summary: dict) -> dict:
             "modes": np.arange(counts.shape[1])}
 
 
-def plot_modes(run_dir: Path) -> Path:
-    arrays = modes_arrays(load_population(run_dir))
+def plot_modes(run_dir: Path, summary: dict | None = None) -> Path:
+    arrays = modes_arrays(summary or load_population(run_dir))
     counts, names, modes = arrays["counts"], arrays["names"], arrays["modes"]
     n_cells = len(names)
     width = 0.8 / n_cells
@@ -50,24 +137,24 @@ def plot_modes(run_dir: Path) -> Path:
     if n_cells > 1:
         ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
-    return _save(fig, Path(run_dir) / "population_modes.png")
+    return save_figure(fig, Path(run_dir) / "population_modes.png")
 
 
-def members_arrays(run_dir: Path, limit: int = MAX_THUMBNAILS) -> dict:
+def members_arrays(run_dir: Path, limit: int = MAX_THUMBNAILS,
+                   summary: dict | None = None) -> dict:
     """The first `limit` members' final samples, their cells, seeds and outcome."""
-    with np.load(Path(run_dir) / "population.npz") as data:
-        arrays = {key: data[key] for key in data.files}
-    summary = load_population(run_dir)["member_summaries"]
+    summary = (summary or load_population(run_dir))["member_summaries"]
+    arrays = load_thumbnails(run_dir, len(summary))
     n = min(limit, len(arrays["fake"]))
     return {"fake": arrays["fake"][:n], "real": arrays["real"], "means": arrays["means"],
             "cell": arrays["cell"][:n], "diverged": arrays["diverged"][:n],
-            "seed": [m["seed"] for m in summary[:n]],
-            "modes": [m["modes_covered"] for m in summary[:n]],
-            "modes_total": summary[0]["modes_total"] if summary else None}
+            "seed": [m.get("seed", "?") for m in summary[:n]],
+            "modes": [m.get("modes_covered") for m in summary[:n]],
+            "modes_total": summary[0].get("modes_total") if summary else None}
 
 
-def plot_members(run_dir: Path) -> Path:
-    a = members_arrays(run_dir)
+def plot_members(run_dir: Path, summary: dict | None = None) -> Path:
+    a = members_arrays(run_dir, summary=summary)
     n = len(a["fake"])
     cols = min(8, n)
     rows = math.ceil(n / cols)
@@ -98,9 +185,11 @@ def plot_members(run_dir: Path) -> Path:
             label += f": {a['modes'][i]}/{a['modes_total']}"
         ax.set_title(label, fontsize=7, color=PURPLE if a["diverged"][i] else GREY)
     fig.tight_layout()
-    fig.suptitle("members' final samples (cell c, seed s: modes covered)", fontsize=9,
-                 y=1.0 + 0.12 / rows)
-    return _save(fig, Path(run_dir) / "population_members.png")
+    title = "members' final samples (cell c, seed s: modes covered)"
+    if dim > 2:
+        title += f"; {dim}-D data, projected on (x1, x2)"
+    fig.suptitle(title, fontsize=9, y=1.0 + 0.12 / rows)
+    return save_figure(fig, Path(run_dir) / "population_members.png")
 
 
 def collapse_arrays(summary: dict) -> dict:
@@ -111,8 +200,8 @@ def collapse_arrays(summary: dict) -> dict:
             "upper": ci[:, 1] - rate, "members": [row["members"] for row in cells]}
 
 
-def plot_collapse(run_dir: Path) -> Path:
-    a = collapse_arrays(load_population(run_dir))
+def plot_collapse(run_dir: Path, summary: dict | None = None) -> Path:
+    a = collapse_arrays(summary or load_population(run_dir))
     index = np.arange(len(a["names"]))
     fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(index) + 2), 4.2))
     ax.errorbar(index, a["rate"], yerr=[a["lower"], a["upper"]], fmt="o", color=FAKE,
@@ -125,8 +214,13 @@ def plot_collapse(run_dir: Path) -> Path:
     ax.set_ylabel("collapse rate (fewer modes than the data)")
     ax.set_title("collapse rate per cell, 95 % Wilson interval")
     ax.grid(axis="y", alpha=0.3)
-    return _save(fig, Path(run_dir) / "population_collapse.png")
+    return save_figure(fig, Path(run_dir) / "population_collapse.png")
 
 
 def make_population(run_dir: Path) -> list[Path]:
-    return [plot_modes(run_dir), plot_members(run_dir), plot_collapse(run_dir)]
+    """The three population figures; population.json and population.npz are read and
+    checked before the first is written (RunFileError naming the file)."""
+    summary = load_population(run_dir)
+    load_thumbnails(run_dir, len(summary["member_summaries"]))
+    return [plot_modes(run_dir, summary), plot_members(run_dir, summary),
+            plot_collapse(run_dir, summary)]

@@ -391,7 +391,8 @@ def _train_single(trainer: Trainer, args: argparse.Namespace, run_dir: Path) -> 
         from . import plots  # matplotlib only when plotting
 
         try:
-            plots.make_all(run_dir, gif=args.gif)
+            plots.make_all(run_dir, gif=args.gif, note=None if args.quiet else (
+                lambda text: print(f"toygan.run: note: {text}", file=sys.stderr)))
         except KeyboardInterrupt:
             print(f"\ntoygan.run: interrupted while drawing the figures; the run is complete "
                   f"(python -m toygan.plot {run_dir} draws them)", file=sys.stderr)

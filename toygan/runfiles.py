@@ -149,6 +149,16 @@ def load_npz(path: Path, required: tuple[str, ...] = ()) -> dict[str, np.ndarray
     an npz archive, truncated, or lacks a required array."""
     path = Path(path)
     try:
+        with open(path, "rb") as f:
+            zipped = zipfile.is_zipfile(f)
+    except IsADirectoryError:
+        raise RunFileError(f"{path} is a directory, not a file") from None
+    except OSError:
+        zipped = True  # missing or unreadable: np.load below says which
+    if not zipped:  # NumPy would take it for a pickle and say that instead
+        raise RunFileError(f"{path} is not an .npz archive (not a zip file): the file is "
+                           "corrupt")
+    try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
     except FileNotFoundError:
