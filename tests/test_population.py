@@ -5,6 +5,8 @@ table per cell, the figures' arrays, the CLI."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -188,13 +190,59 @@ def test_cli_population_errors(tmp_path, capsys, argv, message):
     assert not (tmp_path / "x").exists()
 
 
-def test_a_population_run_cannot_be_resumed(tmp_path, capsys):
-    out = tmp_path / "pop"
-    assert run.main(["mixture8", "--population", "1", "--steps", "2", "--hidden", "8",
-                     "--eval-samples", "100", "--no-plots", "--out", str(out)]) == 0
-    capsys.readouterr()
-    assert run.main(["--resume", str(out)]) == 2
-    assert "cannot be resumed" in capsys.readouterr().err
+POP = ["--population", "2", "--grid", "k=1,2", "--steps", "14", "--eval-every", "5",
+       "--hidden", "8", "--batch", "16", "--eval-samples", "100", "--no-plots", "--quiet"]
+
+
+def _population_files(out) -> tuple[dict, list, dict]:
+    with np.load(out / "checkpoint.npz", allow_pickle=False) as data:
+        state = {key: data[key] for key in data.files}
+    lines = (out / "members.jsonl").read_text().splitlines()
+    summary = json.loads((out / "population.json").read_text())
+    for key in ("wall_seconds", "gan_iterations_per_second"):
+        summary.pop(key)
+    return state, lines, summary
+
+
+@pytest.mark.parametrize("backend, extra", [("numpy", ["--dropout", "0.1"]), ("emu", [])])
+def test_an_interrupted_population_resumes_bit_identical(tmp_path, capsys, monkeypatch,
+                                                         backend, extra):
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    argv = ["mixture8", *POP, "--backend", backend, *extra]
+    assert run.main([*argv, "--out", str(straight)]) == 0
+    trainer_class = type(PopulationTrainer(small(backend=backend), 1, {}, tmp_path / "x").gan)
+    real, calls = trainer_class.iteration, []
+
+    def signalled(self):  # Ctrl-C lands inside the 8th lockstep iteration
+        calls.append(1)
+        if len(calls) == 8:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(self)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(trainer_class, "iteration", signalled)
+        assert run.main([*argv, "--out", str(stopped)]) == 130
+    assert "state saved" in capsys.readouterr().err
+    with np.load(stopped / "checkpoint.npz") as data:
+        assert int(data["step"]) == 8
+    assert run.main(["--resume", str(stopped), "--quiet", "--no-plots"]) == 0
+    ours, theirs = _population_files(straight), _population_files(stopped)
+    assert ours[0].keys() == theirs[0].keys()
+    for key in ours[0]:
+        assert np.array_equal(ours[0][key], theirs[0][key]), key
+    assert ours[1] == theirs[1] and ours[2] == theirs[2]
+
+
+def test_a_population_resumes_to_more_steps_and_refuses_other_changes(tmp_path, capsys):
+    short, long = tmp_path / "short", tmp_path / "long"
+    assert run.main(["mixture8", *POP, "--out", str(long), "--steps", "20"]) == 0
+    assert run.main(["mixture8", *POP, "--out", str(short), "--steps", "10"]) == 0
+    assert run.main(["--resume", str(short), "--lr-d", "0.5", "--quiet"]) == 2
+    assert "differs from the run's" in capsys.readouterr().err
+    assert run.main(["--resume", str(short), "--steps", "20", "--quiet", "--no-plots"]) == 0
+    with np.load(short / "checkpoint.npz") as a, np.load(long / "checkpoint.npz") as b:
+        for key in ("g_params", "d_params", "opt_d.m", "opt_g.v"):
+            assert np.array_equal(a[key], b[key]), key
 
 
 def test_a_population_config_json_reproduces_the_run(tmp_path):

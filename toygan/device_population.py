@@ -20,7 +20,7 @@ from . import optim
 from .config import Config, ConfigError
 from .distributions import GaussianMixture
 from .engine import PHILOX_STREAMS, DeviceGAN, DeviceOptimizer
-from .train import STREAMS, build_networks, random_streams
+from .train import STREAMS, CheckpointError, build_networks, random_streams, restore_networks
 
 
 class MemberOptimizer(DeviceOptimizer):
@@ -34,6 +34,16 @@ class MemberOptimizer(DeviceOptimizer):
         self.member_steps = np.zeros(len(lrs), dtype=np.int64)
         self.last_grads = device.zeros(tuple(params.shape))
         self.gan = gan
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {**super().state_dict(), "member_steps": self.member_steps.copy()}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        if tuple(state["member_steps"].shape) != self.member_steps.shape:
+            raise ValueError(f"optimizer state member_steps: shape "
+                             f"{state['member_steps'].shape} != {self.member_steps.shape}")
+        super().load_state_dict(state)
+        self.member_steps[...] = state["member_steps"]
 
     def _member_hyper(self, p: int) -> tuple[float, ...]:
         self.rule, self.steps = self.member_rules[p], int(self.member_steps[p])
@@ -176,6 +186,28 @@ class DevicePopulationGAN(DeviceGAN):
         xp = self.device.xp
         self.G.params[i] = xp.asarray(snapshot[0][i])
         self.D.params[i] = xp.asarray(snapshot[1][i])
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Every member's parameters, optimiser states, Philox call counters and whether it
+        is alive (the keys follow from the seeds)."""
+        state = {"g_params": self.device.download(self.G.params),
+                 "d_params": self.device.download(self.D.params), "alive": self.alive.copy()}
+        for prefix, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
+            state.update({f"{prefix}.{k}": v for k, v in opt.state_dict().items()})
+        state.update({f"calls.{name}": c.copy() for name, c in self.calls.items()})
+        return state
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        xp = self.device.xp
+        if "calls.data" not in state:
+            raise CheckpointError("the checkpoint was written by the numpy backend, whose "
+                                  "random streams the kernel backends do not draw from; "
+                                  "resume it with --backend numpy")
+        restore_networks(state, self, lambda target, host: target.__setitem__(
+            Ellipsis, xp.asarray(host)))
+        for name in self.calls:
+            self.calls[name][...] = state[f"calls.{name}"]
+        self.alive[...] = state["alive"]
 
     def member(self, i: int) -> DeviceGAN:
         """A one-member DeviceGAN holding member i's parameters and last gradients: it

@@ -43,11 +43,16 @@ import numpy as np
 
 from .config import Config, ConfigError
 from .distributions import GaussianMixture
+from .interrupts import DeferredSignals, Interrupted
 from .losses import get_loss
 from .optim import make_optimizer
+from .resources import check_memory, versions
+from .runfiles import RunFileError, load_npz, read_json, read_jsonl
 from .theory import mean_stderr, wilson_interval
 from .train import (
     GAN,
+    TRAINING_STREAMS,
+    CheckpointError,
     EvalSets,
     atomic_save_npz,
     atomic_write_text,
@@ -55,6 +60,7 @@ from .train import (
     draw_noise,
     evaluate_record,
     random_streams,
+    restore_networks,
     summarise_records,
 )
 
@@ -247,6 +253,32 @@ class PopulationGAN(GAN):
     def restore_member(self, i: int, snapshot: tuple[np.ndarray, np.ndarray]) -> None:
         self.G.params[i], self.D.params[i] = snapshot[0][i], snapshot[1][i]
 
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Every member's parameters, optimiser states, training streams and whether it is
+        alive."""
+        state = {"g_params": self.G.params.copy(), "d_params": self.D.params.copy(),
+                 "alive": self.alive.copy()}
+        for prefix, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
+            state.update({f"{prefix}.{k}": np.array(v, copy=True)
+                          for k, v in opt.state_dict().items()})
+        state["rng.members"] = np.array(json.dumps(
+            [{name: r[name].bit_generator.state for name in TRAINING_STREAMS}
+             for r in self.rngs]))
+        return state
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        if "rng.members" not in state:
+            raise CheckpointError("the checkpoint was written by a kernel backend (emu or "
+                                  "cuda); resume it with the same --backend")
+        restore_networks(state, self, np.copyto)
+        members = json.loads(str(state["rng.members"]))
+        if len(members) != self.P:
+            raise CheckpointError(f"the checkpoint holds {len(members)} members, not {self.P}")
+        for r, saved in zip(self.rngs, members, strict=True):
+            for name in TRAINING_STREAMS:
+                r[name].bit_generator.state = saved[name]
+        self.alive[...] = state["alive"]
+
     def member(self, i: int) -> GAN:
         """A one-member GAN holding member i's parameters and last gradients: what
         evaluate_record inspects, computed exactly as for a single run."""
@@ -262,13 +294,19 @@ class PopulationGAN(GAN):
 
 # ---------------------------------------------------------------- the trainer
 class PopulationTrainer:
-    """Trains a population to config.steps in one run directory (see the module doc)."""
+    """Trains a population to config.steps in one run directory (see the module doc).
+
+    New: `PopulationTrainer(base, population, grid, run_dir)`; resume:
+    `PopulationTrainer.resume(run_dir, overrides)`. checkpoint.npz holds every member's
+    state (written at each evaluation and on SIGINT/SIGTERM, after a whole iteration), so a
+    resumed population ends bit-identical to one that never stopped."""
 
     def __init__(self, base: Config, population: int, grid: dict[str, list],
                  run_dir: Path) -> None:
         self.mixture = base.validate()
         self.base, self.population, self.grid = base, population, grid
         self.configs = member_configs(base, population, grid)
+        check_memory(base, self.mixture, len(self.configs))  # before anything is allocated
         self.cells = cells_of(grid)
         self.member_cell = [c for c in range(len(self.cells)) for _ in range(population)]
         self.run_dir = Path(run_dir)
@@ -289,6 +327,109 @@ class PopulationTrainer:
         self.last_good = self.gan.snapshot()
         self.last_fake: list[np.ndarray | None] = [None] * P
         self.step = 0
+        self.quiet = True
+        self.on_checkpoint: Callable[[], None] | None = None
+        self.saved_step: int | None = None
+
+    @classmethod
+    def resume(cls, run_dir: Path, overrides: dict | None = None) -> PopulationTrainer:
+        """Continue a population from its checkpoint; only NON_TRAJECTORY options change."""
+        run_dir = Path(run_dir)
+        path = run_dir / "config.json"
+        try:
+            data = read_json(path, "a population's configuration")
+        except RunFileError as err:
+            raise CheckpointError(str(err)) from None
+        population, grid = data.pop("population", None), data.pop("grid", None)
+        if (not isinstance(population, int) or isinstance(population, bool) or population < 1
+                or not isinstance(grid, dict)):
+            raise CheckpointError(f"{path} is not a population's config.json (population "
+                                  f"{population!r}, grid {grid!r})")
+        try:
+            base = Config.from_dict(data)
+        except ConfigError as err:
+            raise CheckpointError(f"{path}: {err}") from None
+        for key, value in (overrides or {}).items():
+            if key not in Config.NON_TRAJECTORY and getattr(base, key) != value:
+                raise CheckpointError(
+                    f"--{key.replace('_', '-')} {value} differs from the run's "
+                    f"{getattr(base, key)}; a resumed run keeps its configuration (only "
+                    f"{', '.join(Config.NON_TRAJECTORY)} may change)")
+            setattr(base, key, value)
+        try:
+            trainer = cls(base, population, parse_grid(json.dumps(grid)), run_dir)
+        except ConfigError as err:
+            raise CheckpointError(f"{path}: {err}") from None
+        trainer._load_checkpoint()
+        return trainer
+
+    def _load_checkpoint(self) -> None:
+        path = self.run_dir / "checkpoint.npz"
+        try:
+            state = load_npz(path, ("step", "config", "loss_sums", "loss_counts",
+                                    "diverged_at", "reasons", "last_g", "last_d", "fake",
+                                    "has_fake"))
+        except RunFileError as err:
+            raise CheckpointError(f"cannot resume: {err}") from None
+        ours = json.loads(json.dumps(self._trajectory()))
+        if json.loads(str(state["config"])) != ours:
+            raise CheckpointError(f"checkpoint {path} is from another configuration")
+        P = self.gan.P
+        try:
+            self.gan.load_state_dict(state)
+            self.step = int(state["step"])
+            self.loss_sums[...] = state["loss_sums"]
+            self.loss_counts[...] = state["loss_counts"]
+            self.last_good[0][...] = state["last_g"]
+            self.last_good[1][...] = state["last_d"]
+            at = [int(v) for v in state["diverged_at"]]
+            reasons = json.loads(str(state["reasons"]))
+            if len(at) != P or len(reasons) != P:
+                raise ValueError(f"{len(at)} members, expected {P}")
+        except (KeyError, ValueError, TypeError) as err:
+            raise CheckpointError(f"checkpoint {path} is corrupt ({err})") from None
+        self.diverged_at = [None if v < 0 else v for v in at]
+        self.reasons = reasons
+        self.last_fake = [x.astype(np.float64) if has else None
+                          for x, has in zip(state["fake"], state["has_fake"], strict=True)]
+        if self.step > self.base.steps:
+            raise CheckpointError(f"the checkpoint is at step {self.step}, beyond --steps "
+                                  f"{self.base.steps}")
+        try:
+            lines = read_jsonl(self.run_dir / "members.jsonl", ("member", "step"))
+        except RunFileError as err:
+            raise CheckpointError(f"{err}; the population cannot be resumed") from None
+        for record in lines:
+            i = record.pop("member")
+            if not isinstance(i, int) or not 0 <= i < P:
+                raise CheckpointError(f"{self.run_dir / 'members.jsonl'}: member {i!r} is not "
+                                      f"one of the {P} members")
+            if record["step"] <= self.step:  # later evaluations are redone
+                self.records[i].append(record)
+        self.saved_step = self.step
+
+    def _trajectory(self) -> dict:
+        return {"base": self.base.trajectory_dict(), "population": self.population,
+                "grid": self.grid}
+
+    def _write_checkpoint(self) -> None:
+        P, n = self.gan.P, min(THUMBNAIL_SAMPLES, self.base.eval_samples)
+        fake = np.zeros((P, n, self.mixture.dim), dtype=np.float64)
+        for i, x in enumerate(self.last_fake):
+            if x is not None:
+                fake[i] = x[:n]
+        arrays = {**self.gan.state_dict(), "step": np.array(self.step, dtype=np.int64),
+                  "config": np.array(json.dumps(self._trajectory(), sort_keys=True)),
+                  "loss_sums": self.loss_sums.copy(), "loss_counts": self.loss_counts.copy(),
+                  "diverged_at": np.array([-1 if v is None else v for v in self.diverged_at],
+                                          dtype=np.int64),
+                  "reasons": np.array(json.dumps(self.reasons)),
+                  "last_g": self.last_good[0], "last_d": self.last_good[1],
+                  "fake": fake, "has_fake": np.array([x is not None for x in self.last_fake])}
+        atomic_save_npz(self.run_dir / "checkpoint.npz", arrays)
+        self.saved_step = self.step
+        if self.on_checkpoint is not None:
+            self.on_checkpoint()
 
     def write_config(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -328,15 +469,25 @@ class PopulationTrainer:
         lines = [json.dumps({"member": i, **r}, sort_keys=True) + "\n"
                  for i, rs in enumerate(self.records) for r in rs]
         atomic_write_text(self.run_dir / "members.jsonl", "".join(lines))
+        self._write_checkpoint()
 
     def run(self, progress: Callable[[int, int, dict], None] | None = None) -> dict:
+        """Train to config.steps; returns the summary. On SIGINT/SIGTERM: the state after
+        the last whole iteration is saved and Interrupted raised (toygan.interrupts)."""
         config = self.base
         self.t0 = time.perf_counter()
-        self.write_config()
-        self.evaluate()
+        start_step = self.step
         train_seconds = 0.0
-        with np.errstate(invalid="ignore", over="ignore"):
+        with DeferredSignals(self.quiet) as signals, \
+                np.errstate(invalid="ignore", over="ignore"):
+            self.write_config()
+            if not any(self.records):
+                self.evaluate()
             while self.step < config.steps:
+                if signals.requested is not None:
+                    if self.saved_step != self.step:
+                        self._write_checkpoint()
+                    raise Interrupted(signals.requested, self.saved_step)
                 tick = time.perf_counter()
                 loss_d, loss_g = self.gan.iteration()
                 train_seconds += time.perf_counter() - tick
@@ -356,7 +507,7 @@ class PopulationTrainer:
                         progress(self.step, config.steps, self.progress_record())
                 elif progress and self.step % 50 == 0:
                     progress(self.step, config.steps, {})
-        return self.finish(train_seconds)
+            return self.finish(train_seconds, self.step - start_step)
 
     def progress_record(self) -> dict:
         """What the progress line shows: the members' mean modes and high-quality share."""
@@ -380,15 +531,16 @@ class PopulationTrainer:
             summary["diverged_reason"] = self.reasons[i]
         return summary
 
-    def finish(self, train_seconds: float) -> dict:
+    def finish(self, train_seconds: float, steps_done: int) -> dict:
         members = [self.member_summary(i) for i in range(self.gan.P)]
         P, steps = self.gan.P, self.step
         summary = {
             "preset": self.base.preset, "population": self.population, "members": P,
             "grid": self.grid, "steps": steps,
             "wall_seconds": round(time.perf_counter() - self.t0, 3),
-            "gan_iterations_per_second": (round(P * steps / train_seconds, 1)
+            "gan_iterations_per_second": (round(P * steps_done / train_seconds, 1)
                                           if train_seconds > 0 else None),
+            "versions": versions(),
             "cells": cell_table(members, self.cells),
             "member_summaries": members,
         }

@@ -193,20 +193,23 @@ def _make_config(args: argparse.Namespace) -> Config:
 
 
 def _train_population(trainer: PopulationTrainer, args: argparse.Namespace,
-                      run_dir: Path) -> dict | None:
-    """Trains the population; its summary, or None when interrupted."""
+                      run_dir: Path) -> dict | int:
+    """Trains the population; its summary, or the exit code when interrupted."""
     config = trainer.base
     if not args.quiet:
         print(f"toygan: {config.preset} population of {trainer.gan.P} GANs "
               f"({trainer.population} per cell x {len(trainer.cells)} cells), loss "
-              f"{config.loss}, batch {config.batch}, steps {config.steps}, backend "
-              f"{config.backend}{_kernel_path(trainer)} -> {run_dir}", file=sys.stderr)
+              f"{config.loss}, batch {config.batch}, steps {trainer.step}->{config.steps}, "
+              f"backend {config.backend}{_kernel_path(trainer)} -> {run_dir}",
+              file=sys.stderr)
     try:
         return trainer.run(Progress(args.quiet))
-    except KeyboardInterrupt:
-        print("\ntoygan.run: interrupted; a population run cannot be resumed",
-              file=sys.stderr)
-        return None
+    except Interrupted as err:
+        if err.at_once:
+            raise
+        print(f"\ntoygan.run: interrupted ({err}) at step {trainer.step}; state saved, "
+              f"continue with --resume {run_dir}", file=sys.stderr)
+        return err.exit_code
 
 
 def _finish_population(summary: dict, args: argparse.Namespace, run_dir: Path) -> int:
@@ -238,10 +241,6 @@ def _setup(args: argparse.Namespace):
     """The trainer and run directory of the command line, checked before any file is
     touched: (trainer factory, run_dir, names of files an --overwrite sets aside)."""
     if args.resume is not None:
-        if (args.resume / "members.json").is_file():
-            raise ConfigError(f"{args.resume} is a population run; population runs "
-                              "cannot be resumed (run it again, or sweep with "
-                              "python -m toygan.sweep, which resumes)")
         if args.population is not None or args.grid is not None:
             raise ConfigError("--population and --grid start a new run; not with --resume")
         if args.preset is not None or args.config is not None:
@@ -254,6 +253,8 @@ def _setup(args: argparse.Namespace):
         overrides = {k: getattr(args, k) for k in OPTION_KEYS if getattr(args, k) is not None}
         for key, value in overrides.items():  # the same checks as a new run's options
             check_field(Config.field(key), value)
+        if (args.resume / "members.json").is_file():
+            return (lambda: PopulationTrainer.resume(args.resume, overrides)), args.resume, ()
         return (lambda: Trainer.resume(args.resume, overrides)), args.resume, ()
     if args.preset is None and args.config is None:
         raise ConfigError("give a preset (e.g. mixture8) or --config FILE")
@@ -337,8 +338,9 @@ def _train(args, make_trainer, run_dir: Path, replaced: tuple, created: list[Pat
             summary = _train_population(trainer, args, run_dir)
             del trainer  # the figures read the files: let the members' arrays go first
             gc.collect()
-            return EXIT_INTERRUPTED if summary is None else _finish_population(summary, args,
-                                                                               run_dir)
+            if isinstance(summary, int):
+                return summary
+            return _finish_population(summary, args, run_dir)
         return _train_single(trainer, args, run_dir)
     except (ConfigError, CheckpointError, RunFileError) as err:
         if not proven[0]:
