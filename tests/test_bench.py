@@ -97,10 +97,12 @@ def test_a_failing_contestant_is_a_row_with_its_error():
 
 @pytest.mark.parametrize("argv", [["--batches", "a"], ["--contestants", "jax"],
                                   ["--repeats", "0"]])
-def test_bad_arguments_exit_2(argv, tmp_path):
-    with pytest.raises(SystemExit) as err:
-        bench.main([*argv, "--out", str(tmp_path)])
-    assert err.value.code == 2
+def test_bad_arguments_exit_2(argv, tmp_path, capsys):
+    # (the full table of hostile input is tests/test_cli_reliability_tools.py)
+    assert bench.main([*argv, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("toygan.bench: error: ") and len(err.splitlines()) == 1
+    assert not any(tmp_path.iterdir())
 
 
 def test_the_torch_peer_starts_from_toygans_parameters():
@@ -170,3 +172,26 @@ def test_the_population_contestant_counts_gan_iterations():
     assert result["members"] == bench.POPULATION_MEMBERS["toygan-population"] == 64
     assert result["iterations_per_block"] == 3  # 64 // 64 members, at least 3
     assert result["rates"][0] > 0
+
+
+def test_a_measuring_process_that_dies_is_a_row_at_once(monkeypatch):
+    """A child killed by the OS (out of memory) never reports: measure() notices its death
+    within seconds (it used to wait out the whole timeout) and says so."""
+    import multiprocessing
+    import os
+    import time
+
+    spawn, fork = multiprocessing.get_context("spawn"), multiprocessing.get_context("fork")
+
+    class DyingContext:
+        def Queue(self):  # noqa: N802 (multiprocessing's spelling)
+            return spawn.Queue()
+
+        def Process(self, target, args):  # noqa: N802
+            return fork.Process(target=os._exit, args=(3,))
+
+    monkeypatch.setattr(bench.multiprocessing, "get_context", lambda kind: DyingContext())
+    t0 = time.perf_counter()
+    result = bench.measure("toygan-numpy", 8, warmup=0, repeats=1, iterations=1)
+    assert result["error"] == "the measuring process died (exit code 3)"
+    assert time.perf_counter() - t0 < 30

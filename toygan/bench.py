@@ -37,13 +37,25 @@ import multiprocessing
 import os
 import platform
 import resource
+import signal
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from .cli import (
+    EXIT_INTERRUPTED,
+    CommandParser,
+    UsageError,
+    fail,
+    int_in,
+    int_list,
+    os_error_text,
+    output_dir_problem,
+)
 from .config import Config
+from .runfiles import atomic_write_text, safe_name
 
 BATCHES = (64, 512, 4096)
 CONTESTANTS = ("toygan-numpy", "toygan-population", "numpy-plain", "torch-cpu-eager",
@@ -57,6 +69,14 @@ ARRAY_PEERS = {"numpy-plain": "numpy", "cupy-cublas": "cupy"}
 # GANs trained in lockstep: toygan-population (CPU) and toygan-cuda-population (GPU, the
 # issue's 1024 members of the default model).
 POPULATION_MEMBERS = {"toygan-population": 64, "toygan-cuda-population": 1024}
+# Command-line bounds: far past the published sizes, short of what would need gigabytes per
+# contestant (a batch of 65536 is already ~0.5 GB of activations per GAN) or run for days.
+MAX_BATCH = 65536
+MAX_BATCHES = 16
+MAX_REPEATS = 100
+MAX_WARMUP = 10_000
+MAX_ITERATIONS = 100_000
+MEASURE_TIMEOUT_S = 600  # one contestant at one batch size
 
 
 def workload(batch: int) -> Config:
@@ -274,6 +294,9 @@ def available(contestant: str) -> str | None:
 def _measure(contestant: str, batch: int, warmup: int, repeats: int, iterations: int,
              queue) -> None:
     """Child process: time one contestant at one batch size, report through `queue`."""
+    # Ctrl-C reaches the whole process group: the parent stops this child (no traceback
+    # of its own on the terminal).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         if contestant in TOYGAN_VARIANTS:
             step, clock = _toygan_step(TOYGAN_VARIANTS[contestant], batch)
@@ -338,12 +361,28 @@ def measure(contestant: str, batch: int, warmup: int = 20, repeats: int = 5,
     child = context.Process(target=_measure,
                             args=(contestant, batch, warmup, repeats, iterations, queue))
     child.start()
+    deadline = time.monotonic() + MEASURE_TIMEOUT_S
+    result = None
     try:
-        # A child killed by the OS (out of memory, a crash in a driver) never reports.
-        result = queue.get(timeout=600)
-    except Exception:
+        # A child killed by the OS (out of memory, a crash in a driver) never reports: its
+        # death is noticed within a second, not at the deadline.
+        while result is None:
+            try:
+                result = queue.get(timeout=1.0)
+            except Exception:  # queue.Empty
+                if not child.is_alive():
+                    try:  # what it sent just before it exited
+                        result = queue.get(timeout=1.0)
+                    except Exception:
+                        result = {"error": "the measuring process died (exit code "
+                                           f"{child.exitcode})"}
+                elif time.monotonic() > deadline:
+                    child.kill()
+                    result = {"error": f"no result within {MEASURE_TIMEOUT_S} s (stopped)"}
+    except BaseException:  # Ctrl-C: the child goes too
         child.kill()
-        result = {"error": f"the measuring process died (exit code {child.exitcode})"}
+        child.join()
+        raise
     child.join()
     result.setdefault("iterations_per_block", iterations)
     return result
@@ -438,37 +477,75 @@ def format_markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m toygan.bench", description=__doc__
-                                     .split("\n\n")[0])
-    parser.add_argument("--batches", default=",".join(map(str, BATCHES)))
-    parser.add_argument("--contestants", default=",".join(CONTESTANTS))
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--iterations", type=int, default=None,
+def _contestants(text: str) -> list[str]:
+    """An argparse type: distinct known contestant names, comma-separated."""
+    names = [t.strip() for t in text.split(",")]
+    if not text.strip() or any(not n for n in names):
+        raise argparse.ArgumentTypeError(f"give contestant names separated by commas, got "
+                                         f"{text[:40]!r}; choose from {', '.join(CONTESTANTS)}")
+    unknown = [n for n in names if n not in CONTESTANTS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown contestant {unknown[0][:40]!r}; choose from "
+                                         f"{', '.join(CONTESTANTS)}")
+    twice = [n for i, n in enumerate(names) if n in names[:i]]
+    if twice:
+        raise argparse.ArgumentTypeError(f"lists {twice[0]} twice")
+    return names
+
+
+def build_parser() -> CommandParser:
+    parser = CommandParser(prog="python -m toygan.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batches", type=int_list(1, MAX_BATCH, MAX_BATCHES, "64,512"),
+                        default=list(BATCHES), help=f"batch sizes from 1 to {MAX_BATCH} "
+                        f"(default {','.join(map(str, BATCHES))})")
+    parser.add_argument("--contestants", type=_contestants, default=list(CONTESTANTS))
+    parser.add_argument("--repeats", type=int_in(1, MAX_REPEATS), default=5)
+    parser.add_argument("--warmup", type=int_in(0, MAX_WARMUP), default=20)
+    parser.add_argument("--iterations", type=int_in(1, MAX_ITERATIONS), default=None,
                         help="iterations per timed block (default: about 0.3 s worth)")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
-    args = parser.parse_args(argv)
+    return parser
+
+
+def result_paths(out: Path, device: str, date: str) -> tuple[Path, Path]:
+    """Where a result goes: OUT/DEVICE-DATE-bench.json and .md; the device's name is made a
+    plain file name (a GPU's name is the driver's text)."""
+    stem = f"{safe_name(device, 'device')}-{safe_name(date, 'date')}-bench"
+    return out / f"{stem}.json", out / f"{stem}.md"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Bad input: one line on stderr, exit 2, nothing written; the files are written
+    only when every measurement is done."""
     try:
-        batches = [int(b) for b in args.batches.split(",")]
-    except ValueError:
-        parser.error(f"--batches must be integers like 64,512, got {args.batches!r}")
-    contestants = args.contestants.split(",")
-    unknown = set(contestants) - set(CONTESTANTS)
-    if unknown:
-        parser.error(f"unknown contestants {sorted(unknown)}; choose from {CONTESTANTS}")
-    if min(batches) < 1 or args.repeats < 1 or args.warmup < 0:
-        parser.error("batches and --repeats must be >= 1, --warmup >= 0")
-    result = run_bench(batches, contestants, args.warmup, args.repeats, args.iterations,
-                       progress=lambda text: print(f"bench: {text}", file=sys.stderr,
-                                                   flush=True))
-    text = format_markdown(result)
-    print(text)
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"{result['device']}-{result['date']}-bench"
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    stem.with_suffix(".md").write_text(text)
-    print(f"written: {stem}.json, {stem}.md", file=sys.stderr)
+        args = build_parser().parse_args(argv)
+        problem = output_dir_problem(args.out)
+        if problem:
+            raise UsageError(problem)
+        for path in result_paths(args.out, device_name(), datetime.date.today().isoformat()):
+            if path.exists() and not path.is_file():
+                raise UsageError(f"{path} is not a file; the result cannot be written there")
+    except UsageError as err:
+        return fail("bench", str(err))
+    try:
+        result = run_bench(args.batches, args.contestants, args.warmup, args.repeats,
+                           args.iterations, progress=lambda text: print(
+                               f"bench: {text}", file=sys.stderr, flush=True))
+        text = format_markdown(result)
+        print(text)
+        json_path, md_path = result_paths(args.out, result["device"], result["date"])
+        args.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(json_path, json.dumps(result, indent=2) + "\n")
+        atomic_write_text(md_path, text)
+    except MemoryError:
+        return fail("bench", "out of memory in the benchmark's own process (measuring the "
+                    "matmul ceiling or writing the table)")
+    except OSError as err:
+        return fail("bench", os_error_text(err))
+    except KeyboardInterrupt:
+        print("\ntoygan.bench: interrupted; nothing was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(f"written: {json_path}, {md_path}", file=sys.stderr)
     return 0
 
 

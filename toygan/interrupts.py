@@ -22,9 +22,13 @@ class Interrupted(KeyboardInterrupt):
     """Training stopped on a signal. `saved_step`: the step of the checkpoint on disk (the
     state the run resumes from), None when nothing was saved."""
 
-    def __init__(self, signum: int, saved_step: int | None, at_once: bool = False) -> None:
+    def __init__(self, signum: int, saved_step: int | None = None,
+                 at_once: bool = False) -> None:
         super().__init__(signal.Signals(signum).name)
         self.signum, self.saved_step, self.at_once = signum, saved_step, at_once
+
+    def __reduce__(self):  # picklable, so that it can cross a process pool
+        return type(self), (self.signum, self.saved_step, self.at_once)
 
     @property
     def exit_code(self) -> int:

@@ -18,6 +18,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .cli import CommandParser, UsageError
+
 # The figures' file names (here, not in plots.py, so that run.py knows them without
 # importing matplotlib). Not every run has every one: see the module doc.
 PLOT_FILES = ("samples.png", "snapshots.png", "discriminator.png", "curves.png",
@@ -26,17 +28,8 @@ GIF_FILE = "training.gif"
 EXIT_BAD_INPUT = 2
 
 
-class UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, exit 2 (argparse would add the usage block)
-        raise UsageError(message)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = CommandParser(
         prog="python -m toygan.plot",
         description="Draw the diagnostics of a run directory: samples, snapshots over "
         "training, D with D*, curves, mass per mode over time, coverage bars.")

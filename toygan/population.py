@@ -72,6 +72,7 @@ POPULATION_FILES = ("config.json", "members.json", "members.jsonl", "population.
 POPULATION_PLOT_FILES = ("population_modes.png", "population_members.png",
                          "population_collapse.png")
 THUMBNAIL_SAMPLES = 500
+MAX_MEMBERS = 65_535  # members ride on one grid dimension of a kernel launch
 
 
 # ---------------------------------------------------------------- the grid
@@ -115,6 +116,8 @@ def parse_grid(spec: str | None) -> dict[str, list]:
                               f"{values}") from None
         if not grid[key]:
             raise ConfigError(f"--grid: {key} has no values")
+        if len(set(grid[key])) != len(grid[key]):
+            raise ConfigError(f"--grid: {key} lists a value twice ({values})")
     return grid
 
 
@@ -136,15 +139,20 @@ def cells_of(grid: dict[str, list]) -> list[dict]:
 
 
 def cell_name(cell: dict) -> str:
-    return " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
-                    for k, v in cell.items()) or "all"
+    # repr: two distinct floats never print alike (1e-4 and 1.0000001e-4)
+    return " ".join(f"{k}={v!r}" for k, v in cell.items()) or "all"
 
 
 def member_configs(base: Config, population: int, grid: dict[str, list]) -> list[Config]:
     """`population` members per cell: seeds base.seed + j (j < population) in every cell,
     unless the grid varies the seed itself. Each is validated as a single run's config."""
-    if not isinstance(population, int) or population < 1:
+    if not isinstance(population, int) or isinstance(population, bool) or population < 1:
         raise ConfigError(f"--population must be an integer >= 1, got {population}")
+    total = population * len(cells_of(grid))
+    if total > MAX_MEMBERS:
+        raise ConfigError(f"{total} members ({population} per cell x {total // population} "
+                          f"cells): at most {MAX_MEMBERS} train in one population (the CUDA "
+                          "grid's limit); split it into several runs or a sweep")
     if "seed" in grid and population > 1:
         raise ConfigError("the grid varies the seed: each seed value is one member, so give "
                           "--population 1 (N copies of a seed are not N samples)")

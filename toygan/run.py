@@ -10,11 +10,11 @@ import argparse
 import gc
 import json
 import math
-import re
 import sys
 import time
 from pathlib import Path
 
+from .cli import CommandParser, UsageError
 from .config import Config, ConfigError, check_field, cli_name
 from .distributions import PRESETS
 from .interrupts import Interrupted
@@ -44,21 +44,6 @@ EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 3, 130
 OWN_FILES = (*RUN_FILES, "samples.npz", *PLOT_FILES, GIF_FILE)
 
 
-class UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        # Read "-1e-3" as a (bad) number, not as an unknown option, so that the user hears
-        # "must be positive" (argparse before 3.13 knows no exponents here).
-        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
-
-    def error(self, message: str):  # one line, exit 2 (argparse would add the usage block)
-        raise UsageError(message)
-
-
 def _widths(text: str) -> list[int]:
     try:
         widths = [int(w) for w in text.replace(" ", "").split(",") if w]
@@ -77,7 +62,7 @@ def _option_type(kind: str):
 
 def build_parser() -> argparse.ArgumentParser:
     presets = "; ".join(f"{name}: {text}" for name, (text, _) in PRESETS.items())
-    p = _Parser(
+    p = CommandParser(
         prog="python -m toygan.run",
         description="Train a GAN (Algorithm 1 of Goodfellow et al., 2014) on a known "
         "distribution and write a run directory with metrics, checkpoint and plots.",

@@ -2,7 +2,8 @@
 
 Prints a table (claim, source, measured figure, tolerance, pass/fail), and writes
 report.md, report.json and the claims' figures to DIR (default `verify-report/`). Exit code
-1 if any claim fails, 2 on bad usage.
+1 if any claim fails, 2 on bad usage (one line on stderr, nothing written), 130 when
+interrupted.
 """
 
 from __future__ import annotations
@@ -14,8 +15,22 @@ import time
 from pathlib import Path
 
 from .claims import Claim, ClaimResult
+from .cli import (  # noqa: F401 (re-exported for older importers)
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
+    CommandParser,
+    UsageError,
+    fail,
+    int_in,
+    int_list,
+    one_line,
+    os_error_text,
+    output_dir_problem,
+)
+from .runfiles import RunLock, RunLockedError, atomic_write_text, missing_dirs, remove_empty_dirs
 
 
+# ------------------------------------------------------------------ claims
 def all_claims() -> list[Claim]:
     from .claims_analytic import CLAIMS as ANALYTIC
     from .claims_training import CLAIMS as TRAINING
@@ -54,24 +69,64 @@ def run_claims(claims: list[Claim], quick: bool, out_dir: Path | None,
     return results
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m toygan.verify", description=__doc__)
+def build_parser() -> CommandParser:
+    parser = CommandParser(prog="python -m toygan.verify", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help="fewer cases and shorter runs (under a minute on 2 cores)")
     parser.add_argument("--out", type=Path, default=Path("verify-report"),
                         help="directory for report.md, report.json and figures")
     parser.add_argument("--only", default="", help="comma-separated claim ids to run")
-    args = parser.parse_args(argv)
-    claims = all_claims()
-    if args.only:
-        wanted = {name.strip() for name in args.only.split(",") if name.strip()}
-        unknown = wanted - {c.name for c in claims}
-        if unknown:
-            print(f"toygan.verify: error: unknown claim(s) {', '.join(sorted(unknown))}; "
-                  f"known: {', '.join(c.name for c in claims)}", file=sys.stderr)
-            return 2
-        claims = [c for c in claims if c.name in wanted]
-    args.out.mkdir(parents=True, exist_ok=True)
+    return parser
+
+
+def select_claims(claims: list[Claim], only: str) -> list[Claim]:
+    """The claims `--only` names (all of them when it is empty); UsageError otherwise."""
+    if not only:
+        return claims
+    wanted = {name.strip() for name in only.split(",") if name.strip()}
+    if not wanted:
+        raise UsageError(f"--only {only!r} names no claim; known: "
+                         f"{', '.join(c.name for c in claims)}")
+    unknown = wanted - {c.name for c in claims}
+    if unknown:
+        raise UsageError(f"unknown claim(s) {', '.join(sorted(unknown))}; "
+                         f"known: {', '.join(c.name for c in claims)}")
+    return [c for c in claims if c.name in wanted]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Bad input: one line on stderr, exit 2, nothing written (see the module doc)."""
+    try:
+        args = build_parser().parse_args(argv)
+        claims = select_claims(all_claims(), args.only)
+        problem = output_dir_problem(args.out)
+        if problem:
+            raise UsageError(problem)
+        for name in ("report.md", "report.json"):
+            if (args.out / name).is_dir():
+                raise UsageError(f"{args.out / name} is a directory; the report cannot be "
+                                 "written there")
+    except UsageError as err:
+        return fail("verify", str(err))
+    created = missing_dirs(args.out)
+    try:
+        with RunLock(args.out):  # a second verify into the same DIR is refused at once
+            return _verify(args, claims)
+    except RunLockedError as err:
+        return fail("verify", str(err))
+    except MemoryError:
+        return fail("verify", "out of memory while measuring the claims (try --quick or "
+                    "--only)")
+    except OSError as err:
+        return fail("verify", os_error_text(err))
+    except KeyboardInterrupt:
+        print("\ntoygan.verify: interrupted; no report written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        remove_empty_dirs(created)  # only where nothing was written
+
+
+def _verify(args: argparse.Namespace, claims: list[Claim]) -> int:
     t0 = time.perf_counter()
     timed = run_claims(claims, args.quick, args.out)
     results = [r for r, _ in timed]
@@ -84,8 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     for r, seconds in timed:
         report.append(f"- `{r.name}` ({seconds:.1f} s): {r.details}")
         report.extend(f"  ![{r.name}]({fig})" for fig in r.figures)
-    (args.out / "report.md").write_text("\n".join(report) + "\n")
-    (args.out / "report.json").write_text(json.dumps(
+    atomic_write_text(args.out / "report.md", "\n".join(report) + "\n")
+    atomic_write_text(args.out / "report.json", json.dumps(
         {"mode": mode, "results": [{**vars(r), "seconds": round(s, 2)} for r, s in timed]},
         indent=2, default=str) + "\n")
     print(table)
