@@ -210,7 +210,9 @@ def _range_text(meta: dict) -> str:
 
 
 def _num(x) -> str:
-    return str(x) if isinstance(x, int) else f"{x:g}"
+    if isinstance(x, int) or (float(x).is_integer() and abs(x) < 1e16):
+        return str(int(x))
+    return f"{x:g}"
 
 
 def _in_range(value, meta: dict) -> bool:
