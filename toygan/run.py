@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from .cli import CommandParser, UsageError
+from .cli import CommandParser, UsageError, fail, os_error_text
 from .config import Config, ConfigError, check_field, cli_name
 from .distributions import PRESETS
 from .interrupts import Interrupted
@@ -143,11 +143,6 @@ class Progress:
         self.stream.flush()
 
 
-def _fail(message: str, code: int = EXIT_BAD_INPUT) -> int:
-    print(f"toygan.run: error: {message}", file=sys.stderr)
-    return code
-
-
 def _make_config(args: argparse.Namespace) -> Config:
     base: dict = {}
     if args.config is not None:
@@ -190,11 +185,15 @@ def _train_population(trainer: PopulationTrainer, args: argparse.Namespace,
     try:
         return trainer.run(Progress(args.quiet))
     except Interrupted as err:
-        if err.at_once:
-            raise
-        print(f"\ntoygan.run: interrupted ({err}) at step {trainer.step}; state saved, "
-              f"continue with --resume {run_dir}", file=sys.stderr)
-        return err.exit_code
+        return _interrupted(err, trainer, run_dir)
+
+
+def _interrupted(err: Interrupted, trainer, run_dir: Path) -> int:
+    if err.at_once:
+        raise err
+    print(f"\ntoygan.run: interrupted ({err}) at step {trainer.step}; state saved, "
+          f"continue with --resume {run_dir}", file=sys.stderr)
+    return err.exit_code
 
 
 def _finish_population(summary: dict, args: argparse.Namespace, run_dir: Path) -> int:
@@ -273,27 +272,22 @@ def _main(argv: list[str] | None) -> int:
         args = parser.parse_args(argv)
         make_trainer, run_dir, replaced = _setup(args)
     except (UsageError, ConfigError, CheckpointError, RunFileError) as err:
-        return _fail(str(err))
+        return fail("run", str(err))
     except OSError as err:
-        return _fail(_os_message(err))
+        return fail("run", os_error_text(err))
     created = missing_dirs(run_dir)
     try:
         lock = RunLock(run_dir).acquire()
     except RunLockedError as err:
-        return _fail(str(err))
+        return fail("run", str(err))
     except OSError as err:
         remove_empty_dirs(created)
-        return _fail(_os_message(err))
+        return fail("run", os_error_text(err))
     try:
         return _train(args, make_trainer, run_dir, replaced, created)
     finally:
         lock.release()
         remove_empty_dirs(created)  # where a failed new run left nothing
-
-
-def _os_message(err: OSError) -> str:
-    where = f" {err.filename}" if err.filename else ""
-    return f"cannot write{where}: {err.strerror or err}"
 
 
 def _train(args, make_trainer, run_dir: Path, replaced: tuple, created: list[Path]) -> int:
@@ -330,18 +324,18 @@ def _train(args, make_trainer, run_dir: Path, replaced: tuple, created: list[Pat
     except (ConfigError, CheckpointError, RunFileError) as err:
         if not proven[0]:
             undo()
-        return _fail(str(err))
+        return fail("run", str(err))
     except MemoryError:
         if not proven[0]:
             undo()
-            return _fail("out of memory before the first checkpoint; nothing was kept "
+            return fail("run", "out of memory before the first checkpoint; nothing was kept "
                          "(make the run smaller)")
-        return _fail("out of memory during training; the run directory holds its last "
+        return fail("run", "out of memory during training; the run directory holds its last "
                      "checkpoint (--resume continues it, with a smaller --eval-samples)")
     except OSError as err:
         if not proven[0]:
             undo()
-        return _fail(_os_message(err))
+        return fail("run", os_error_text(err))
     except BaseException:
         if not proven[0]:
             undo()
@@ -365,11 +359,7 @@ def _train_single(trainer: Trainer, args: argparse.Namespace, run_dir: Path) -> 
         summary = json.loads((run_dir / "summary.json").read_text())
         code = EXIT_DIVERGED
     except Interrupted as err:
-        if err.at_once:
-            raise
-        print(f"\ntoygan.run: interrupted ({err}) at step {trainer.step}; state saved, "
-              f"continue with --resume {run_dir}", file=sys.stderr)
-        return err.exit_code
+        return _interrupted(err, trainer, run_dir)
     # The figures read the run files, not the trainer: let its arrays go first, so that
     # the process's peak memory is the larger of training and plotting, not their sum.
     del trainer
