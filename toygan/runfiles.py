@@ -21,6 +21,7 @@ import os
 import re
 import sys
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -190,6 +191,7 @@ class RunLock:
 
     def acquire(self) -> RunLock:
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        patience = time.monotonic() + 0.5
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
             try:
@@ -197,6 +199,9 @@ class RunLock:
             except BlockingIOError:
                 holder = os.pread(fd, 4096, 0).decode(errors="replace").strip()
                 os.close(fd)
+                if not holder and time.monotonic() < patience:
+                    time.sleep(0.02)  # a brief probe (is_locked) or a holder starting up
+                    continue
                 raise RunLockedError(f"{self.run_dir} is in use by {holder or 'another process'}"
                                      "; wait for it to finish (or stop it) and try "
                                      "again") from None
