@@ -327,3 +327,32 @@ def test_a_second_writer_is_refused_naming_the_holder(tmp_path, capsys):
     assert main(["--resume", str(out), "--steps", str(int(np.load(
         out / "checkpoint.npz")["step"]) + 3), "--quiet", "--no-plots"]) == 0
     assert not (out / ".lock").exists()
+
+
+@pytest.mark.parametrize("case", ["a device", "deep JSON", "a directory"])
+def test_config_and_mixture_files_that_are_no_files(workdir, capsys, case):
+    path = workdir / "spec.json"
+    if case == "a device":
+        path.symlink_to("/dev/zero")  # a plain read would fill memory
+    elif case == "deep JSON":
+        path.write_text("[" * 100_000 + "]" * 100_000)
+    else:
+        path.mkdir()
+    _bad_input(workdir, ["--config", str(path)], str(path), capsys)
+    _bad_input(workdir, [str(path)], "cannot read mixture file", capsys)
+
+
+def test_more_bad_values(workdir, capsys, monkeypatch, good_run):
+    _bad_input(workdir, ["mixture8", "--population", "2", "--grid", '{"lr_d": [true]}'],
+               "needs float values", capsys)
+    _bad_input(workdir, ["--resume", str(good_run), "--backend", "emu"],
+               "written by the numpy backend", capsys)
+    monkeypatch.setenv("TOYGAN_MEMORY_BYTES", "-5")
+    _bad_input(workdir, ["mixture8"], "is not a number of bytes", capsys)
+
+
+def test_default_run_directories_of_the_same_second_differ(workdir, monkeypatch):
+    monkeypatch.setattr("time.strftime", lambda fmt: "20261202-000000")
+    assert main(["mixture8", *TINY]) == 0 and main(["mixture8", *TINY]) == 0
+    assert sorted(p.name for p in (workdir / "runs").iterdir()) == [
+        "mixture8-20261202-000000", "mixture8-20261202-000000-2"]

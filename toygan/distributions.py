@@ -16,6 +16,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 LOG_2PI = math.log(2.0 * math.pi)
+MAX_SPEC_BYTES = 256 << 20  # a mixture file: a few kilobytes, a huge one is a mistake
 
 
 class MixtureSpecError(ValueError):
@@ -276,16 +277,22 @@ def resolve(spec: str | dict) -> GaussianMixture:
             return GaussianMixture.from_dict(json.loads(text))
         except json.JSONDecodeError as err:
             raise MixtureSpecError(f"inline mixture is not valid JSON: {err}") from None
+        except RecursionError:
+            raise MixtureSpecError("inline mixture is JSON nested too deeply") from None
     if text in PRESETS:
         return preset(text)
     path = Path(text)
     if path.suffix == ".json" or path.is_file():
+        if path.exists() and (not path.is_file() or path.stat().st_size > MAX_SPEC_BYTES):
+            raise MixtureSpecError(f"cannot read mixture file {path}: not a regular file of "
+                                   f"at most {MAX_SPEC_BYTES:,} bytes")
         try:
             spec_dict = json.loads(path.read_text())
         except FileNotFoundError:
             raise MixtureSpecError(f"mixture file not found: {path}") from None
-        except (OSError, json.JSONDecodeError) as err:
-            raise MixtureSpecError(f"cannot read mixture file {path}: {err}") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+            raise MixtureSpecError(f"cannot read mixture file {path}: "
+                                   f"{err or type(err).__name__}") from None
         mixture = GaussianMixture.from_dict(spec_dict)
         if "name" not in spec_dict:
             mixture = GaussianMixture(mixture.means, mixture.stds, mixture.weights, path.stem)

@@ -95,6 +95,8 @@ def parse_grid(spec: str | None) -> dict[str, list]:
     if text.lstrip().startswith("{"):
         try:
             raw = json.loads(text)
+        except RecursionError:
+            raise ConfigError("--grid: JSON nested too deeply") from None
         except json.JSONDecodeError as err:
             raise ConfigError(f"--grid: invalid JSON ({err})") from None
         if not isinstance(raw, dict):
@@ -127,7 +129,9 @@ def parse_grid(spec: str | None) -> dict[str, list]:
 
 
 def _grid_value(kind: type, value):
-    """A grid value as its option's type; '1e3' is an int, 1.5 is not."""
+    """A grid value as its option's type; '1e3' is an int, 1.5 is not, true is neither."""
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"{value} is not a number")
     if kind is int:
         number = float(value)
         if not number.is_integer():

@@ -77,9 +77,12 @@ def available_bytes() -> int | None:
     override = os.environ.get(MEMORY_ENV)
     if override:
         try:
-            return int(float(override))
+            value = float(override)
         except ValueError:
-            raise ConfigError(f"{MEMORY_ENV}={override!r} is not a number of bytes") from None
+            value = -1.0
+        if not 0 <= value < 2**63:
+            raise ConfigError(f"{MEMORY_ENV}={override!r} is not a number of bytes")
+        return int(value)
     found = []
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():

@@ -221,6 +221,16 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
+def _default_run_dir(preset: str) -> Path:
+    """runs/<preset>-<time>, with -2, -3, ... when a run of the same second exists."""
+    base = Path("runs") / f"{safe_name(preset)}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
 def _setup(args: argparse.Namespace):
     """The trainer and run directory of the command line, checked before any file is
     touched: (trainer factory, run_dir, names of files an --overwrite sets aside)."""
@@ -244,8 +254,7 @@ def _setup(args: argparse.Namespace):
         raise ConfigError("give a preset (e.g. mixture8) or --config FILE")
     config = _make_config(args)
     population = args.population is not None or args.grid is not None
-    run_dir = args.out or Path("runs") / (f"{safe_name(config.preset)}-"
-                                          f"{time.strftime('%Y%m%d-%H%M%S')}")
+    run_dir = args.out or _default_run_dir(config.preset)
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"--out {run_dir} is a file, not a directory")
     for parent in run_dir.absolute().parents:

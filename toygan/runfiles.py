@@ -19,6 +19,7 @@ import io
 import json
 import os
 import re
+import stat
 import sys
 import tempfile
 import time
@@ -92,19 +93,40 @@ def safe_name(text: str, default: str = "run", limit: int = 80) -> str:
 
 
 # ------------------------------------------------------------------ reads
+MAX_TEXT_BYTES = 1 << 30  # a run's JSON files are kilobytes to megabytes
+
+
+def read_text_file(path: Path, limit: int = MAX_TEXT_BYTES) -> str:
+    """The text of a regular file of at most `limit` bytes (not a device such as /dev/zero,
+    a FIFO or a directory, which a plain read would hang on or fill memory with)."""
+    path = Path(path)
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise RunFileError(f"{path} is missing") from None
+    except OSError as err:
+        raise RunFileError(f"{path} cannot be read ({_reason(err)})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise RunFileError(f"{path} is a directory, not a file")
+    if not stat.S_ISREG(info.st_mode):
+        raise RunFileError(f"{path} is not a regular file")
+    if info.st_size > limit:
+        raise RunFileError(f"{path} is {info.st_size:,} bytes, more than a toygan file holds "
+                           f"({limit:,})")
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise RunFileError(f"{path} cannot be read ({_reason(err)})") from None
 def read_json(path: Path, what: str = "a JSON object") -> dict:
     """A JSON object from a run file; RunFileError names the file and the problem."""
     path = Path(path)
+    text = read_text_file(path)
     try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise RunFileError(f"{path} is missing") from None
-    except IsADirectoryError:
-        raise RunFileError(f"{path} is a directory, not a file") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise RunFileError(f"{path} cannot be read ({_reason(err)})") from None
+        data = json.loads(text)
     except json.JSONDecodeError as err:
         raise RunFileError(f"{path} is not valid JSON ({err.msg} at line {err.lineno})") from None
+    except RecursionError:
+        raise RunFileError(f"{path} is JSON nested too deeply") from None
     if not isinstance(data, dict):
         raise RunFileError(f"{path} should hold {what}, not a JSON {type(data).__name__}")
     return data
@@ -115,18 +137,15 @@ def read_jsonl(path: Path, required: tuple[str, ...] = ("step",)) -> list[dict]:
     written whole (the file is replaced atomically), so any bad line means corruption:
     RunFileError names the file, the line and what is wrong."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise RunFileError(f"{path} is missing") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise RunFileError(f"{path} cannot be read ({_reason(err)})") from None
+    text = read_text_file(path)
     records = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
+        except RecursionError:
+            raise RunFileError(f"{path} line {number} is JSON nested too deeply") from None
         except json.JSONDecodeError as err:
             raise RunFileError(f"{path} line {number} is not valid JSON ({err.msg}): "
                                "the file is corrupt") from None

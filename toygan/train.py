@@ -391,6 +391,8 @@ class Trainer:
             self.loss_count = int(state["loss_count"])
         except KeyError as err:
             raise CheckpointError(f"checkpoint {path} lacks {err.args[0]!r}") from None
+        except CheckpointError:
+            raise
         except (ValueError, TypeError) as err:  # wrong shapes or kinds of scalars
             raise CheckpointError(f"checkpoint {path} is corrupt ({err})") from None
         if self.step > self.config.steps:
