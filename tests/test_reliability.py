@@ -78,6 +78,7 @@ CLI_CASES = {
     "resume with a preset": (["mixture8", "--resume", "x"], "give no preset"),
     "resume nothing": (["--resume", "nowhere"], "nothing to resume"),
     "nothing at all": ([], "give a preset"),
+    "an empty --out": (["mixture8", "--out", ""], "argument --out: an empty path"),
     "unknown preset": (["ring99"], "unknown preset"),
     "means 1e308": (['{"means": [[1e308, 0], [1, 1]], "stds": 0.1}'],
                     "mixture means must lie within"),

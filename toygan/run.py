@@ -56,6 +56,13 @@ def _widths(text: str) -> list[int]:
     return widths
 
 
+def _path(text: str) -> Path:
+    """A path argument; an empty one is refused (Path("") would be the current directory)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path")
+    return Path(text)
+
+
 def _option_type(kind: str):
     return {"int": int, "float": float, "widths": _widths}.get(kind)
 
@@ -86,10 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grid", metavar="SPEC", help="hyperparameters that differ between "
                    "members: 'lr_d=1e-4,3e-4 k=1,5' or a JSON object/file of lists (keys: "
                    "lr_d, lr_g, k, seed)")
-    p.add_argument("--config", type=Path, help="take options from a JSON file (a run's "
+    p.add_argument("--config", type=_path, help="take options from a JSON file (a run's "
                    "config.json reproduces the run); options given here override it")
-    p.add_argument("--out", type=Path, help="run directory (default runs/<preset>-<time>)")
-    p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run from its "
+    p.add_argument("--out", type=_path, help="run directory (default runs/<preset>-<time>)")
+    p.add_argument("--resume", type=_path, metavar="RUN_DIR", help="continue a run from its "
                    "checkpoint (--steps may be raised)")
     p.add_argument("--overwrite", action="store_true", help="replace a run already in --out "
                    "(the old run is kept until the new one has written its first checkpoint)")
