@@ -33,11 +33,8 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import multiprocessing
 import os
 import platform
-import resource
-import signal
 import sys
 import time
 from pathlib import Path
@@ -55,20 +52,18 @@ from .cli import (
     output_dir_problem,
 )
 from .config import Config
+from .device import launch
+from .peers.contestants import (  # noqa: F401 (the bench's contestants, from here too)
+    CONTESTANTS,
+    POPULATION_MEMBERS,
+    available,
+    measure,
+    workload,
+)
+from .peers.torch_peer import torch_network  # noqa: F401
 from .runfiles import atomic_write_text, safe_name
 
 BATCHES = (64, 512, 4096)
-CONTESTANTS = ("toygan-numpy", "toygan-population", "numpy-plain", "torch-cpu-eager",
-               "torch-cpu-compile", "toygan-cuda-fused", "toygan-cuda-graph",
-               "toygan-cuda-per-op", "toygan-cuda-population", "cupy-cublas",
-               "torch-cuda-eager", "torch-cuda-graphs", "torch-cuda-compile")
-
-TOYGAN_VARIANTS = {"toygan-numpy": "numpy", "toygan-cuda-fused": "fused",
-                   "toygan-cuda-graph": "graph", "toygan-cuda-per-op": "per-op"}
-ARRAY_PEERS = {"numpy-plain": "numpy", "cupy-cublas": "cupy"}
-# GANs trained in lockstep: toygan-population (CPU) and toygan-cuda-population (GPU, the
-# issue's 1024 members of the default model).
-POPULATION_MEMBERS = {"toygan-population": 64, "toygan-cuda-population": 1024}
 # Command-line bounds: far past the published sizes, short of what would need gigabytes per
 # contestant (a batch of 65536 is already ~0.5 GB of activations per GAN) or run for days.
 MAX_BATCH = 65536
@@ -76,12 +71,6 @@ MAX_BATCHES = 16
 MAX_REPEATS = 100
 MAX_WARMUP = 10_000
 MAX_ITERATIONS = 100_000
-MEASURE_TIMEOUT_S = 600  # one contestant at one batch size
-
-
-def workload(batch: int) -> Config:
-    """The default run's model and optimiser at minibatch size `batch`."""
-    return Config(preset="mixture8", batch=batch, backend="numpy", dtype="float32")
 
 
 def flops_per_iteration(config: Config, dim: int = 2) -> int:
@@ -116,283 +105,9 @@ def matmul_ceiling(size: int = 2048, repeats: int = 5) -> float:
         np.matmul(a, b, out=out)
         best = min(best, time.perf_counter() - t)
     return 2.0 * size**3 / best
-
-
-# ------------------------------------------------------------------ contestants
-class HostClock:
-    """Wall time of a block of iterations on the CPU."""
-
-    def start(self) -> None:
-        self.t0 = time.perf_counter()
-
-    def stop(self) -> float:
-        return time.perf_counter() - self.t0
-
-
-class CupyClock:
-    """Device time between two CUDA events recorded on `stream` (None: the current one)."""
-
-    def __init__(self, stream=None) -> None:
-        import cupy
-
-        self.cupy, self.stream = cupy, stream
-        self.begin, self.end = cupy.cuda.Event(), cupy.cuda.Event()
-
-    def start(self) -> None:
-        self.begin.record(self.stream)
-
-    def stop(self) -> float:
-        self.end.record(self.stream)
-        self.end.synchronize()
-        return self.cupy.cuda.get_elapsed_time(self.begin, self.end) / 1e3
-
-
-class TorchClock:
-    def __init__(self) -> None:
-        import torch
-
-        self.begin = torch.cuda.Event(enable_timing=True)
-        self.end = torch.cuda.Event(enable_timing=True)
-
-    def start(self) -> None:
-        self.begin.record()
-
-    def stop(self) -> float:
-        self.end.record()
-        self.end.synchronize()
-        return self.begin.elapsed_time(self.end) / 1e3
-
-
-def _toygan_step(variant: str, batch: int):
-    """toygan's iteration: `numpy`, or on the GPU `fused`, `per-op` or `graph` (the fused
-    iteration captured once on a side stream and replayed)."""
-    from .train import make_gan
-
-    config = workload(batch)
-    if variant == "numpy":
-        return make_gan(config, config.validate()).iteration, HostClock()
-    config.backend = "cuda"
-    config.kernels = "per-op" if variant == "per-op" else "fused"
-    gan = make_gan(config, config.validate())
-    if variant != "graph":
-        return gan.launch_iteration, CupyClock()
-    import cupy
-
-    stream = cupy.cuda.Stream(non_blocking=True)
-    with stream:
-        for _ in range(3):  # every buffer allocated and layout uploaded before capture
-            gan.launch_iteration()
-        stream.synchronize()
-        stream.begin_capture()
-        gan.launch_iteration()
-        graph = stream.end_capture()
-    return lambda: graph.launch(stream), CupyClock(stream)
-
-
-def _array_step(xp_name: str, batch: int):
-    """The plain step of toygan.array_peer on NumPy or CuPy."""
-    from .array_peer import ArrayGAN
-
-    config = workload(batch)
-    if xp_name == "numpy":
-        return ArrayGAN(config, config.validate(), np).iteration, HostClock()
-    import cupy
-
-    return ArrayGAN(config, config.validate(), cupy).iteration, CupyClock()
-
-
-def torch_network(mlp, device: str = "cpu"):
-    """A toygan ReLU MLP as torch.nn.Sequential with the same parameters (W transposed:
-    torch keeps (out, in))."""
-    import torch
-
-    layers = []
-    for layer, where in mlp.slices():
-        lin = torch.nn.Linear(layer.n_in, layer.n_out)
-        flat = mlp.params[0, where]
-        nw = layer.n_in * layer.n_out
-        with torch.no_grad():
-            lin.weight.copy_(torch.from_numpy(flat[:nw].reshape(layer.n_in, layer.n_out).T))
-            lin.bias.copy_(torch.from_numpy(flat[nw:]))
-        layers += [lin, torch.nn.ReLU()]
-    return torch.nn.Sequential(*layers[:-1]).to(device)
-
-
-def _torch_step(batch: int, device: str, variant: str = "eager"):
-    """PyTorch's iteration: `eager`; `compile` (torch.compile of G and D, compiled during
-    the warm-up); `graphs` (the whole iteration, both optimiser steps included, captured
-    once in a CUDA graph and replayed; Adam with capturable=True, as graph capture needs)."""
-    import torch
-
-    from .train import build_networks, random_streams
-
-    config = workload(batch)
-    mixture = config.validate()
-    # toygan's initial parameters (the same streams as its own run), copied below
-    host_g, host_d = build_networks(config, mixture, random_streams(config.seed)[1])
-    G, D = torch_network(host_g, device), torch_network(host_d, device)
-    graphs = variant == "graphs"
-    opt_g = torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=(0.5, 0.999),
-                             capturable=graphs)
-    opt_d = torch.optim.Adam(D.parameters(), lr=config.lr_d, betas=(0.5, 0.999),
-                             capturable=graphs)
-    if variant == "compile":
-        G, D = torch.compile(G), torch.compile(D)
-    means = torch.tensor(mixture.means, dtype=torch.float32, device=device)
-    std = float(mixture.stds[0, 0])
-    bce = torch.nn.functional.binary_cross_entropy_with_logits
-    ones = torch.ones(batch, 1, device=device)
-    zeros = torch.zeros(batch, 1, device=device)
-    target_d = torch.cat([ones, zeros])
-
-    def step() -> None:
-        component = torch.randint(0, len(means), (batch,), device=device)
-        real = means[component] + std * torch.randn(batch, 2, device=device)
-        fake = G(torch.randn(batch, config.noise_dim, device=device))
-        loss_d = bce(D(torch.cat([real, fake.detach()])), target_d) * 2.0  # sum of two means
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_d.step()
-        fake = G(torch.randn(batch, config.noise_dim, device=device))
-        loss_g = bce(D(fake), ones)  # non-saturating: -log D(G(z))
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
-
-    clock = TorchClock() if device == "cuda" else HostClock()
-    if not graphs:
-        return step, clock
-    side = torch.cuda.Stream()  # warm up on a side stream, as capture requires
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(3):
-            step()
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        step()
-    return graph.replay, clock
-
-
-def available(contestant: str) -> str | None:
-    """None when the contestant can run here, else why not."""
-    if contestant.startswith("torch"):
-        try:
-            import torch
-        except ImportError:
-            return "PyTorch is not installed (pip install torch==2.13.0)"
-        if "cuda" in contestant and not torch.cuda.is_available():
-            return "no GPU visible to PyTorch"
-    if contestant.startswith("toygan-cuda") or contestant.startswith("cupy"):
-        from .launch import cuda_available
-
-        if not cuda_available():
-            return "no CuPy or no GPU"
-    return None
-
-
-def _measure(contestant: str, batch: int, warmup: int, repeats: int, iterations: int,
-             queue) -> None:
-    """Child process: time one contestant at one batch size, report through `queue`."""
-    # Ctrl-C reaches the whole process group: the parent stops this child (no traceback
-    # of its own on the terminal).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        if contestant in TOYGAN_VARIANTS:
-            step, clock = _toygan_step(TOYGAN_VARIANTS[contestant], batch)
-        elif contestant in POPULATION_MEMBERS:
-            from .population import PopulationGAN, member_configs
-
-            config = workload(batch)
-            members = member_configs(config, POPULATION_MEMBERS[contestant], {})
-            if contestant == "toygan-population":
-                gan, clock = PopulationGAN(members, config.validate()), HostClock()
-            else:
-                from .device_population import DevicePopulationGAN
-
-                for member in members:
-                    member.backend = "cuda"
-                gan, clock = DevicePopulationGAN(members, config.validate(), "cuda"), CupyClock()
-            step = gan.iteration
-        elif contestant in ARRAY_PEERS:
-            step, clock = _array_step(ARRAY_PEERS[contestant], batch)
-        else:  # torch-{cpu,cuda}-{eager,compile,graphs}
-            _, device, variant = contestant.split("-")
-            step, clock = _torch_step(batch, device, variant)
-        for _ in range(warmup):
-            step()
-        rates = []
-        # A population iteration is POPULATION_MEMBERS GAN iterations: rates count those.
-        members = POPULATION_MEMBERS.get(contestant, 1)
-        if members > 1:
-            iterations = max(3, iterations // members)
-        for _ in range(repeats):
-            clock.start()
-            for _ in range(iterations):
-                step()
-            rates.append(members * iterations / clock.stop())
-        peak = _peak_memory(contestant)
-        queue.put({"rates": rates, "peak_memory_mb": peak, "iterations_per_block": iterations,
-                   "members": members})
-    except Exception as err:  # reported in the table, not fatal to the other contestants
-        queue.put({"error": f"{type(err).__name__}: {err}"})
-
-
-def _peak_memory(contestant: str) -> float:
-    if "cuda" in contestant:
-        if contestant.startswith("torch"):
-            import torch
-
-            return torch.cuda.max_memory_allocated() / 2**20
-        import cupy
-
-        return cupy.get_default_memory_pool().total_bytes() / 2**20
-    # ru_maxrss is in KiB on Linux
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def measure(contestant: str, batch: int, warmup: int = 20, repeats: int = 5,
-            iterations: int | None = None) -> dict:
-    """Time `contestant` at `batch` in a fresh process; {"rates": [...], ...} or {"error"}."""
-    if iterations is None:  # about 0.2-0.5 s per block on this kind of machine
-        iterations = max(5, min(400, 40000 // batch))
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    child = context.Process(target=_measure,
-                            args=(contestant, batch, warmup, repeats, iterations, queue))
-    child.start()
-    deadline = time.monotonic() + MEASURE_TIMEOUT_S
-    result = None
-    try:
-        # A child killed by the OS (out of memory, a crash in a driver) never reports: its
-        # death is noticed within a second, not at the deadline.
-        while result is None:
-            try:
-                result = queue.get(timeout=1.0)
-            except Exception:  # queue.Empty
-                if not child.is_alive():
-                    try:  # what it sent just before it exited
-                        result = queue.get(timeout=1.0)
-                    except Exception:
-                        result = {"error": "the measuring process died (exit code "
-                                           f"{child.exitcode})"}
-                elif time.monotonic() > deadline:
-                    child.kill()
-                    result = {"error": f"no result within {MEASURE_TIMEOUT_S} s (stopped)"}
-    except BaseException:  # Ctrl-C: the child goes too
-        child.kill()
-        child.join()
-        raise
-    child.join()
-    result.setdefault("iterations_per_block", iterations)
-    return result
-
-
 # ------------------------------------------------------------------ the table
 def device_name() -> str:
-    from .launch import cuda_available
-
-    if cuda_available():
+    if launch.cuda_available():
         import cupy
 
         name = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()

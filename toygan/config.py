@@ -7,10 +7,10 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from .distributions import GaussianMixture, MixtureSpecError, resolve
-from .losses import LOSSES
-from .nn import ACTIVATIONS
-from .optim import OPTIMIZERS
+from .core.distributions import GaussianMixture, MixtureSpecError, resolve
+from .core.losses import LOSSES
+from .core.nn import ACTIVATIONS
+from .core.optim import OPTIMIZERS
 
 BACKENDS = ("auto", "numpy", "emu", "cuda")
 KERNELS = ("auto", "fused", "per-op")
@@ -111,7 +111,9 @@ class Config:
             object.__setattr__(self, f.name, value)
 
     def validate(self) -> GaussianMixture:
-        """Raise ConfigError naming the first bad option; return the data distribution."""
+        """Raise ConfigError naming the first bad option; return the data distribution.
+        Checks only: no field changes and nothing probed. `toygan.gan.factory.resolve`
+        picks the backend that 'auto' means on this machine and fills in the mixture."""
 
         def need(ok: bool, message: str) -> None:
             if not ok:
@@ -123,25 +125,18 @@ class Config:
         except MixtureSpecError as err:
             raise ConfigError(str(err)) from None
         check_trainable(mixture)
-        host_only = self.g_batchnorm or self.pack > 1
-        if self.backend == "auto":
-            from .launch import cuda_available  # CuPy is imported only to answer this
-
-            self.backend = "cuda" if cuda_available() and not host_only else "numpy"
-        need(self.backend == "numpy" or not host_only,
+        need(self.backend in ("auto", "numpy") or not self.host_only,
              "batch norm in G and packing (pack > 1) run on the numpy backend only; "
              "use --backend numpy")
         need(self.kernels != "fused" or self.backend in ("emu", "cuda"),
              "--kernels fused runs on the kernel backends: use --backend cuda (a GPU) or "
              "emu (the kernels emulated on the CPU)")
-        if self.backend == "cuda":
-            from .launch import cuda_available
-
-            need(cuda_available(), "--backend cuda needs CuPy (pip install -e '.[gpu]') and "
-                 "a visible GPU; use --backend numpy, or emu to run the kernels on the CPU")
-        self.mixture = mixture.to_dict()
-        self.preset = mixture.name
         return mixture
+
+    @property
+    def host_only(self) -> bool:
+        """Whether the networks have layers only the numpy backend runs."""
+        return self.g_batchnorm or self.pack > 1
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

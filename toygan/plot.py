@@ -19,12 +19,8 @@ import sys
 from pathlib import Path
 
 from .cli import CommandParser, UsageError
+from .runfiles import GIF_FILE, PLOT_FILES, RunFileError  # noqa: F401 (PLOT_FILES: drawn)
 
-# The figures' file names (here, not in plots.py, so that run.py knows them without
-# importing matplotlib). Not every run has every one: see the module doc.
-PLOT_FILES = ("samples.png", "snapshots.png", "discriminator.png", "curves.png",
-              "mode_mass.png", "coverage.png")
-GIF_FILE = "training.gif"
 EXIT_BAD_INPUT = 2
 
 
@@ -65,19 +61,17 @@ def main(argv: list[str] | None = None) -> int:
     if not population and not (run_dir / "samples.npz").exists():
         return _fail(f"{run_dir} is not a finished run (no samples.npz)")
     # matplotlib only once the input looks like a run
-    from .runfiles import RunFileError
-
     try:
         if population:
-            from .population_plots import make_population
+            from .figures.population import make_population
 
             if args.gif:
                 _note(f"{GIF_FILE} not drawn: a population run has no animation")
             paths = make_population(run_dir)
         else:
-            from . import plots
+            from .figures.run_figures import make_all
 
-            paths = plots.make_all(run_dir, gif=args.gif, note=_note)
+            paths = make_all(run_dir, gif=args.gif, note=_note)
     except RunFileError as err:
         return _fail(str(err))
     except OSError as err:

@@ -37,20 +37,24 @@ from .cli import (
     output_dir_problem,
 )
 from .config import Config, ConfigError
+from .core.stats import mean_stderr
+from .gan.factory import resolve
+from .gan.networks import CheckpointError
 from .interrupts import Interrupted
 from .resources import check_memory
 from .runfiles import (
+    RUN_FILES,
     RunFileError,
     RunLock,
     RunLockedError,
+    atomic_write_text,
     load_npz,
     missing_dirs,
     read_json,
     read_jsonl,
     remove_empty_dirs,
 )
-from .theory import mean_stderr
-from .train import RUN_FILES, CheckpointError, Diverged, Trainer, atomic_write_text
+from .training.trainer import Diverged, Trainer
 
 PROTOCOLS = {
     "pacgan-ring": ("ring8_pacgan", ""),
@@ -186,7 +190,7 @@ def run_one(config: Config, run_dir: Path, quiet: bool) -> dict:
     directory is refused meanwhile). A run directory this call created and that fails
     before its first checkpoint is removed again."""
     run_dir = Path(run_dir)
-    config.validate()
+    resolve(config)
     state, summary = inspect_run(config, run_dir)
     if state == "done":
         return summary
@@ -317,12 +321,12 @@ def _plan(args: argparse.Namespace) -> tuple[Path, list[tuple[int, int, Config, 
             raise RunFileError(f"{table} is not a file; the table cannot be written there")
     for pack in packs:
         config = protocol_config(preset, pack, 0, args.steps)
-        check_memory(config, config.validate())
+        check_memory(config, resolve(config))
     plan = []
     for pack in packs:
         for seed in range(args.seeds):
             config = protocol_config(preset, pack, seed, args.steps)
-            config.validate()
+            resolve(config)
             run_dir = out / f"pack{pack}-seed{seed}"
             inspect_run(config, run_dir)
             plan.append((pack, seed, config, run_dir))

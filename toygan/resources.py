@@ -20,7 +20,7 @@ import numpy as np
 import scipy
 
 from .config import Config, ConfigError
-from .distributions import GaussianMixture
+from .core.distributions import GaussianMixture
 
 MEMORY_ENV = "TOYGAN_MEMORY_BYTES"  # overrides what the machine is taken to have free
 BASELINE_BYTES = 200 * 2**20  # Python, NumPy, SciPy, matplotlib

@@ -16,19 +16,18 @@ from pathlib import Path
 
 from .cli import CommandParser, UsageError, fail, os_error_text
 from .config import Config, ConfigError, check_field, cli_name
-from .distributions import PRESETS
+from .core.distributions import PRESETS
+from .gan.factory import resolve
+from .gan.networks import CheckpointError
 from .interrupts import Interrupted
-from .plot import GIF_FILE, PLOT_FILES
-from .population import (
-    POPULATION_FILES,
-    POPULATION_PLOT_FILES,
-    PopulationTrainer,
-    format_table,
-    member_configs,
-    parse_grid,
-)
 from .resources import check_memory
 from .runfiles import (
+    GIF_FILE,
+    PLOT_FILES,
+    POPULATION_FILES,
+    POPULATION_PLOT_FILES,
+    RUN_FILES,
+    SAMPLES_FILE,
     RunFileError,
     RunLock,
     RunLockedError,
@@ -38,10 +37,13 @@ from .runfiles import (
     remove_empty_dirs,
     safe_name,
 )
-from .train import RUN_FILES, CheckpointError, Diverged, Trainer
+from .training.grid import member_configs, parse_grid
+from .training.population_trainer import PopulationTrainer
+from .training.tables import format_table
+from .training.trainer import Diverged, Trainer
 
 EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 3, 130
-OWN_FILES = (*RUN_FILES, "samples.npz", *PLOT_FILES, GIF_FILE)
+OWN_FILES = (*RUN_FILES, SAMPLES_FILE, *PLOT_FILES, GIF_FILE)
 
 
 def _widths(text: str) -> list[int]:
@@ -175,7 +177,7 @@ def _make_config(args: argparse.Namespace) -> Config:
         base["preset"], base["mixture"] = args.preset, None
     base.update({k: getattr(args, k) for k in OPTION_KEYS if getattr(args, k) is not None})
     config = Config.from_dict(base)
-    config.validate()
+    resolve(config)
     return config
 
 
@@ -205,7 +207,7 @@ def _interrupted(err: Interrupted, trainer, run_dir: Path) -> int:
 
 def _finish_population(summary: dict, args: argparse.Namespace, run_dir: Path) -> int:
     if not args.no_plots:
-        from .population_plots import make_population  # matplotlib only when plotting
+        from .figures.population import make_population  # matplotlib only when plotting
 
         make_population(run_dir)
     if not args.quiet:
@@ -276,9 +278,9 @@ def _setup(args: argparse.Namespace):
         members = 1 if args.population is None else args.population  # --grid alone
         grid = parse_grid(args.grid)
         configs = member_configs(config, members, grid)  # every member validated
-        check_memory(config, config.validate(), len(configs))
+        check_memory(config, resolve(config), len(configs))
         return (lambda: PopulationTrainer(config, members, grid, run_dir)), run_dir, names
-    check_memory(config, config.validate())
+    check_memory(config, resolve(config))
     return (lambda: Trainer(config, run_dir)), run_dir, names
 
 
@@ -381,10 +383,10 @@ def _train_single(trainer: Trainer, args: argparse.Namespace, run_dir: Path) -> 
     del trainer
     gc.collect()
     if not args.no_plots and (run_dir / "samples.npz").is_file():
-        from . import plots  # matplotlib only when plotting
+        from .figures.run_figures import make_all  # matplotlib only when plotting
 
         try:
-            plots.make_all(run_dir, gif=args.gif, note=None if args.quiet else (
+            make_all(run_dir, gif=args.gif, note=None if args.quiet else (
                 lambda text: print(f"toygan.run: note: {text}", file=sys.stderr)))
         except KeyboardInterrupt:
             print(f"\ntoygan.run: interrupted while drawing the figures; the run is complete "

@@ -30,6 +30,21 @@ import numpy as np
 
 LOCK_FILE = ".lock"
 
+# What a run directory holds (each command's module doc says what is in each file). The
+# names live here, below everything that writes or reads them: run.py knows the figures'
+# names without importing matplotlib, and the figures know the run's without the trainer.
+RUN_FILES = ("config.json", "metrics.jsonl", "summary.json", "checkpoint.npz", "snapshots.npz")
+SAMPLES_FILE = "samples.npz"
+# Not every run has every figure: see toygan.plot.
+PLOT_FILES = ("samples.png", "snapshots.png", "discriminator.png", "curves.png",
+              "mode_mass.png", "coverage.png")
+GIF_FILE = "training.gif"
+POPULATION_FILES = ("config.json", "members.json", "members.jsonl", "population.json",
+                    "population.npz")
+POPULATION_PLOT_FILES = ("population_modes.png", "population_members.png",
+                         "population_collapse.png")
+THUMBNAIL_SAMPLES = 500  # G samples per member kept in population.npz
+
 
 class RunFileError(ValueError):
     """A run file that is missing, unreadable, corrupt or not what it should hold."""

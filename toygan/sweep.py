@@ -81,11 +81,8 @@ from pathlib import Path
 
 from .cli import CommandParser, UsageError, fail, os_error_text
 from .config import Config, ConfigError
-from .population import (
-    POPULATION_PLOT_FILES,
-    format_table,
-)
 from .runfiles import (
+    POPULATION_PLOT_FILES,
     RunFileError,
     RunLock,
     RunLockedError,
@@ -94,7 +91,7 @@ from .runfiles import (
     read_json,
     safe_name,
 )
-from .sweep_spec import (  # noqa: F401 (MAX_RUNS, seed_list, check_spec: the sweep's API)
+from .sweeps.spec import (  # noqa: F401 (MAX_RUNS, seed_list, check_spec: the sweep's API)
     MAX_RUNS,
     RUNS,
     _canonical,
@@ -111,8 +108,9 @@ from .sweep_spec import (  # noqa: F401 (MAX_RUNS, seed_list, check_spec: the sw
     seed_list,
     spec_differences,
 )
-from .sweep_summary import summarise
-from .train import Diverged, Trainer
+from .sweeps.summary import summarise
+from .training.tables import format_table
+from .training.trainer import Diverged, Trainer
 
 PARTIAL = ".partial-"
 CLAIM = ".claim-"  # a fresh attempt's directory while it takes its lock (then: PARTIAL)
@@ -432,7 +430,7 @@ def run_sweep(spec: dict, out: Path, scheduler: str | None = None, workers: int 
             raise RunFileError(f"{err}; no summary written (delete that run directory and "
                                "run the sweep again to retrain it)") from None
         if plots:
-            from .population_plots import make_population
+            from .figures.population import make_population
 
             make_population(out)
     say(format_table(table))

@@ -32,8 +32,8 @@ from .runfiles import RunLock, RunLockedError, atomic_write_text, missing_dirs, 
 
 # ------------------------------------------------------------------ claims
 def all_claims() -> list[Claim]:
-    from .claims_analytic import CLAIMS as ANALYTIC
-    from .claims_training import CLAIMS as TRAINING
+    from .claims.analytic import CLAIMS as ANALYTIC
+    from .claims.training import CLAIMS as TRAINING
 
     return [*ANALYTIC, *TRAINING]
 
