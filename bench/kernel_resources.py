@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import sys
 
-from toygan.launch import KERNEL_DIR, sources
+from toygan.device.launch import KERNEL_DIR, sources
 
 _FUNCTION = re.compile(r"Function properties for (\w+)")
 _SPILLS = re.compile(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads")

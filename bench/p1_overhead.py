@@ -21,8 +21,8 @@ import numpy as np
 from scipy.special import expit
 
 from toygan.config import Config
-from toygan.distributions import preset
-from toygan.train import GAN
+from toygan.core.distributions import preset
+from toygan.gan.numpy_gan import GAN
 
 
 class PlainStep:

@@ -3,7 +3,7 @@
 // `real` is float, or double when the module is compiled with -DTOYGAN_DOUBLE (the float64
 // runs and gradient checks). Math goes through the r_* overloads so that a float kernel calls
 // expf/logf/... on every compiler (NVRTC, nvcc, and g++ through the emulator in emu.h).
-// Activation codes match toygan.ops.ACTIVATION_CODES.
+// Activation codes match toygan.device.geometry.ACTIVATION_CODES.
 #pragma once
 
 #ifdef TOYGAN_DOUBLE
@@ -82,7 +82,7 @@ __device__ __forceinline__ real activate(real z, int act, real leak) {
 }
 
 // The activation's derivative written through its output y = act(z), which is what the
-// forward pass keeps (ReLU's kink at 0 gets 0, as in toygan.nn and PyTorch).
+// forward pass keeps (ReLU's kink at 0 gets 0, as in toygan.core.nn and PyTorch).
 __device__ __forceinline__ real activation_grad(real y, int act, real leak) {
     switch (act) {
         case ACT_RELU: return y > (real)0 ? (real)1 : (real)0;

@@ -18,13 +18,13 @@
 // The per-row gradients carry the batch's 1/m, as in losses.cu, so the sums are the
 // gradients of the batch-mean losses.
 //
-// Networks: flat parameters (P, n_params) laid out as toygan.nn.MLP's (per Linear layer a
+// Networks: flat parameters (P, n_params) laid out as toygan.core.nn.MLP's (per Linear layer a
 // (K+1) x N block, rows 0..K-1 W, row K the bias); the int32 layout [L, d0, ..., dL] gives
 // the L Linear layers (L <= FUSED_MAX_LAYERS); hidden layers use the activation `act`
 // (common.cuh codes, `leak` for leaky ReLU), the output layer the identity. Maxout and
 // dropout are not fused: the engine runs the per-op kernels for them.
 //
-// Chunks: R rows (rows_per_chunk, <= FUSED_ROWS; toygan.ops.fused_rows picks the largest R
+// Chunks: R rows (rows_per_chunk, <= FUSED_ROWS; toygan.device.geometry.fused_rows picks the largest R
 // whose chunk fits FUSED_POOL_BYTES). The D step has 2 ceil(m/R) chunks, the real ones
 // first, so a chunk is all real or all generated; the G step has ceil(m/R). Block b takes
 // chunks b, b + gridDim.x, ... and accumulates into its own partial row (no atomics).
@@ -35,7 +35,7 @@
 // layer, used in turn down the backward pass.
 //
 // Launch geometry: blocks of FUSED_THREADS threads; grid (blocks, P) with blocks <= the
-// number of chunks (toygan.ops.fused_geometry). fused_update: 1-D grid-stride over P x n.
+// number of chunks (toygan.device.geometry.fused_geometry). fused_update: 1-D grid-stride over P x n.
 // Within a layer a thread owns one output column and a group of rows (N >= FUSED_THREADS:
 // all rows, columns strided; narrower layers split the rows between FUSED_THREADS / N
 // groups so that every thread works); barriers separate the layers.
@@ -179,7 +179,7 @@ __device__ real* fused_backward(const FusedNet& net, real* grad_a, real* grad_b,
 }
 
 // Places both networks' activations and the two gradient buffers in the pool (the layout
-// toygan.ops.fused_pool_elements counts). G's output buffer is D's input buffer.
+// toygan.device.geometry.fused_pool_elements counts). G's output buffer is D's input buffer.
 __device__ __forceinline__ void fused_place(FusedNet& g, FusedNet& d, real* pool, int R,
                                             real*& grad_a, real*& grad_b) {
     int widest = 1;

@@ -14,7 +14,7 @@
 //   gwb    (P, K+1, N) dL/dW and dL/db
 // Within a member every matrix is contiguous row-major.
 //
-// Launch geometry (toygan.ops computes it): blocks of TILE x TILE threads; each thread owns
+// Launch geometry (toygan.device.geometry computes it): blocks of TILE x TILE threads; each thread owns
 // one output element (row = blockIdx.y * TILE + threadIdx.y, column = blockIdx.x * TILE +
 // threadIdx.x), grid.z = P. The reduction dimension is walked in TILE-wide slabs staged in
 // shared memory; threads outside the output still load (zeros) and meet every barrier.

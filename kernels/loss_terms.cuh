@@ -1,7 +1,7 @@
 // loss_terms.cuh: the value and gradient of each GAN loss for one logit, shared by the
 // per-sample loss kernels (losses.cu) and the fused training steps (fused.cu).
 //
-// Loss codes (toygan.ops.LOSS_CODES): 0 minimax, 1 non-saturating, 2 Wasserstein,
+// Loss codes (toygan.device.geometry.LOSS_CODES): 0 minimax, 1 non-saturating, 2 Wasserstein,
 // 3 least squares. softplus and sigmoid are the overflow-free forms of common.cuh.
 #pragma once
 #include "common.cuh"

@@ -8,7 +8,7 @@
 //                   real samples in the first half of each member's rows).
 //   nearest_mode    x (n, dim) -> mode (n,) int32, the component minimising the
 //                   std-normalised distance || (x - mu_c) * inv_std_c || (first on ties),
-//                   and dist (n,) that distance (the PacGAN rule, toygan.metrics);
+//                   and dist (n,) that distance (the PacGAN rule, toygan.core.metrics);
 //   mode_histogram  mode, dist (n,) -> counts (C,) int32: the samples within `threshold`
 //                   of their nearest mode (the high-quality ones), per mode.
 // cdf (C,), means, stds, inv_stds (C, dim). Launch geometry: 1-D blocks of BLOCK_1D

@@ -1,5 +1,5 @@
 // optim.cu: optimiser updates over one flat parameter buffer (all layers, all members),
-// in place, with the rules of toygan.optim (PyTorch's conventions; the formulas are in
+// in place, with the rules of toygan.core.optim (PyTorch's conventions; the formulas are in
 // update_rules.cuh, shared with the fused steps):
 //   sgd_update, adam_update, rmsprop_update   one rule over every element;
 //   clip_params     p = min(max(p, -c), c)    (WGAN's weight clipping)

@@ -1,4 +1,4 @@
-// update_rules.cuh: one parameter's optimiser update, with the rules of toygan.optim
+// update_rules.cuh: one parameter's optimiser update, with the rules of toygan.core.optim
 // (PyTorch's conventions), shared by the per-op update kernels (optim.cu) and the fused
 // reduce-and-update kernel (fused.cu):
 //   sgd      v = momentum v + g;                     p -= lr v
@@ -6,7 +6,7 @@
 //            p -= step_size m / (sqrt(v) * inv_sqrt_bc2 + eps),
 //            step_size = lr / (1 - b1^t), inv_sqrt_bc2 = 1 / sqrt(1 - b2^t) (host)
 //   rmsprop  s = alpha s + (1-alpha) g^2;            p -= lr g / (sqrt(s) + eps)
-// Rule codes (toygan.ops.RULE_CODES): 0 sgd, 1 adam, 2 rmsprop.
+// Rule codes (toygan.device.geometry.RULE_CODES): 0 sgd, 1 adam, 2 rmsprop.
 #pragma once
 #include "common.cuh"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from toygan.distributions import GaussianMixture
+from toygan.core.distributions import GaussianMixture
 
 MEAN_BOUND = 4.0
 STD_MIN, STD_MAX = 0.05, 2.0

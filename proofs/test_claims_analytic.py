@@ -13,7 +13,7 @@ import math
 import pytest
 
 from toygan.claims import ClaimResult
-from toygan.claims_analytic import CLAIMS
+from toygan.claims.analytic import CLAIMS
 
 
 def test_claim_ids_are_unique():

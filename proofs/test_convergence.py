@@ -15,12 +15,12 @@ steps (seeds 0-4): 0.87 0.81 0.92 0.83 0.92 (rate 0/5): not reached in this budg
 by the claim without being held to it.
 """
 
-from toygan import claims_training as ct
+from toygan.claims import training
 
 
 def test_bimodal1d_jsd_falls_for_most_seeds():
-    steps, seeds = ct.CONV_PLAN["bimodal1d"][0]
-    ratios = ct.jsd_ratios("bimodal1d", steps, seeds)
+    steps, seeds = training.CONV_PLAN["bimodal1d"][0]
+    ratios = training.jsd_ratios("bimodal1d", steps, seeds)
     assert len(ratios) >= 3
-    converged = sum(r < ct.CONV_RATIO for r in ratios)
+    converged = sum(r < training.CONV_RATIO for r in ratios)
     assert converged > len(ratios) / 2, ratios

@@ -20,21 +20,21 @@ matplotlib.use("Agg")
 import matplotlib.image as mpimg  # noqa: E402
 import numpy as np  # noqa: E402
 
-from toygan import claims_training as ct  # noqa: E402
+from toygan.claims import training
 
 
 def test_figure1_end_state_and_plot(tmp_path):
-    config = ct.figure1_config(quick=True)
+    config = training.figure1_config(quick=True)
     s = config.steps
-    summary, snaps = ct.run_figure1(config, tmp_path / "run", (0, s // 10, s // 3, s))
-    p_data = ct.preset("gauss1d")
+    summary, snaps = training.run_figure1(config, tmp_path / "run", (0, s // 10, s // 3, s))
+    p_data = training.preset("gauss1d")
     assert [snap.step for snap in snaps] == [0, s // 10, s // 3, s]
     # Not true at the start: D begins far from 1/2 on the data.
-    assert ct.figure1_measure(snaps[0], p_data) > ct.FIG1_D_TOL
-    assert ct.figure1_measure(snaps[-1], p_data) < ct.FIG1_D_TOL
-    assert summary["jsd_estimate"] < ct.FIG1_JSD_TOL
+    assert training.figure1_measure(snaps[0], p_data) > training.FIG1_D_TOL
+    assert training.figure1_measure(snaps[-1], p_data) < training.FIG1_D_TOL
+    assert summary["jsd_estimate"] < training.FIG1_JSD_TOL
 
-    path = ct.figure1(snaps, p_data, tmp_path / "figure1.png")
+    path = training.figure1(snaps, p_data, tmp_path / "figure1.png")
     image = mpimg.imread(path)
     assert image.ndim == 3 and image.shape[0] > 300 and image.shape[1] > 1200
     rgb = image[..., :3]

@@ -18,7 +18,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from toygan.claims_analytic import check_lemma, lemma_argmax_error, lemma_objective
+from toygan.claims.analytic import check_lemma, lemma_argmax_error, lemma_objective
 
 coef = st.floats(0.01, 100.0)
 

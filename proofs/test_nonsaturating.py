@@ -24,14 +24,14 @@ import numpy as np
 from hypothesis import given, settings
 
 from proofs.strategies import fraction_of_profile, mixtures
-from toygan import theory
-from toygan.claims_analytic import (
+from toygan.claims.analytic import (
     POOR_SHIFT,
     _grad_log_density,
     check_nonsaturating,
     generator_gradients,
 )
-from toygan.distributions import GaussianMixture
+from toygan.core import theory
+from toygan.core.distributions import GaussianMixture
 
 
 def shifted(m: GaussianMixture, by: float) -> GaussianMixture:

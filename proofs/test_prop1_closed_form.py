@@ -28,7 +28,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from proofs.strategies import fraction_of_profile, mixtures
-from toygan.claims_analytic import (
+from toygan.claims.analytic import (
     check_prop1,
     curvature,
     derivative_at_optimum,

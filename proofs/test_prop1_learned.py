@@ -21,21 +21,21 @@ at 0.02-0.04 (minibatch noise), hence the decay.
 
 import pytest
 
-from toygan import claims_training as ct
+from toygan.claims import training
 
 
 @pytest.mark.parametrize("dim", [1, 2])
 def test_learned_discriminator_approaches_dstar(dim, tmp_path):
-    steps = ct.PROP1_STEPS[dim][0]
-    p_data, p_g = ct.prop1_pair(dim)
-    run = ct.train_discriminator(p_data, p_g, steps, checkpoints=(steps // 10, steps // 3))
-    assert run.mae[-1] < ct.PROP1_MAE_TOL[dim], run.mae
+    steps = training.PROP1_STEPS[dim][0]
+    p_data, p_g = training.prop1_pair(dim)
+    run = training.train_discriminator(p_data, p_g, steps, checkpoints=(steps // 10, steps // 3))
+    assert run.mae[-1] < training.PROP1_MAE_TOL[dim], run.mae
     # The error falls over training (not a property of the initial network).
     assert run.mae[-1] < 0.5 * run.mae[0], run.mae
     for gap, err in zip(run.gaps, run.v_errors, strict=True):
-        assert gap >= -max(ct.QUAD_SLACK, 10 * err), (run.gaps, run.v_errors)
+        assert gap >= -max(training.QUAD_SLACK, 10 * err), (run.gaps, run.v_errors)
     assert run.gaps[-1] < 0.5 * run.gaps[0], run.gaps
     if dim == 1:
-        path = ct.plot_d_vs_dstar(run, tmp_path / "d_vs_dstar_1d.png")
+        path = training.plot_d_vs_dstar(run, tmp_path / "d_vs_dstar_1d.png")
         assert path.stat().st_size > 10_000
 

@@ -25,9 +25,9 @@ from hypothesis import strategies as st
 from scipy.spatial.distance import jensenshannon
 
 from proofs.strategies import fraction_of_profile, mixtures
-from toygan import theory
-from toygan.claims_analytic import check_thm1_identity, check_thm1_minimum, thm1_identity_error
-from toygan.distributions import GaussianMixture
+from toygan.claims.analytic import check_thm1_identity, check_thm1_minimum, thm1_identity_error
+from toygan.core import theory
+from toygan.core.distributions import GaussianMixture
 
 LOG4 = math.log(4.0)
 

@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from proofs.strategies import fraction_of_profile, mixtures
-from toygan.claims_analytic import (
+from toygan.claims.analytic import (
     abs_expectation,
     check_wgan,
     lipschitz_gap,
@@ -31,7 +31,7 @@ from toygan.claims_analytic import (
     random_lipschitz,
     wasserstein1,
 )
-from toygan.distributions import GaussianMixture
+from toygan.core.distributions import GaussianMixture
 
 
 @settings(max_examples=fraction_of_profile(0.5))

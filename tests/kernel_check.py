@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from toygan.launch import cuda_available, load_module
-from toygan.ops import KernelOps
+from toygan.device.launch import cuda_available, load_module
+from toygan.device.ops import KernelOps
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,14 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from tests.gradcheck import assert_gradient
-from toygan import metrics
 from toygan.config import Config, ConfigError
-from toygan.distributions import GaussianMixture, preset
-from toygan.train import EXPENSIVE_KEYS, GAN, Trainer
+from toygan.core import metrics, modes
+from toygan.core.distributions import GaussianMixture, preset
+from toygan.device import launch
+from toygan.gan.factory import resolve
+from toygan.gan.numpy_gan import GAN
+from toygan.training.evaluation import EXPENSIVE_KEYS
+from toygan.training.trainer import Trainer
 
 RING = preset("mixture8")  # 8 modes, radius 2, std 0.02
 N = 2500
@@ -37,7 +41,7 @@ def two_modes() -> GaussianMixture:
 
 # ------------------------------------------------------------ mode statistics
 def test_perfect_generator_mode_statistics():
-    out = metrics.mode_statistics(RING, draw(RING))
+    out = modes.mode_statistics(RING, draw(RING))
     assert out["modes_covered"] == out["modes_covered_20"] == out["modes_covered_veegan"] == 8
     # P(|z| < 3) for a 2-D standard normal is 1 - exp(-4.5) = 0.98889.
     assert out["high_quality_fraction"] == pytest.approx(1 - math.exp(-4.5), abs=0.01)
@@ -49,7 +53,7 @@ def test_perfect_generator_mode_statistics():
 @pytest.mark.parametrize("g, covered, entropy", [(one_mode(3), 1, 0.0),
                                                  (two_modes(), 2, math.log(2))])
 def test_collapsed_generators_mode_statistics(g, covered, entropy):
-    out = metrics.mode_statistics(RING, draw(g))
+    out = modes.mode_statistics(RING, draw(g))
     assert out["modes_covered"] == out["modes_covered_veegan"] == covered
     assert out["mode_entropy"] == pytest.approx(entropy, abs=0.01)
     # KL(h || uniform over 8) = log 8 - H(h)
@@ -58,7 +62,7 @@ def test_collapsed_generators_mode_statistics(g, covered, entropy):
 
 
 def test_shifted_ring_has_no_high_quality_sample():
-    out = metrics.mode_statistics(RING, draw(RING) + np.array([0.5, 0.0]))
+    out = modes.mode_statistics(RING, draw(RING) + np.array([0.5, 0.0]))
     assert out["modes_covered"] == 0 and out["high_quality_fraction"] == 0.0
     assert out["reverse_kl"] is None and out["mode_entropy"] is None
 
@@ -214,43 +218,43 @@ def record(step: int, histogram: list[int], covered_20: int | None = None) -> di
 
 def test_detector_quiet_on_a_healthy_run():
     history = [record(s, [30] * 8) for s in range(0, 500, 100)]
-    assert all(metrics.collapse_events(history[:i], history[i]) == [] for i in range(5))
+    assert all(modes.collapse_events(history[:i], history[i]) == [] for i in range(5))
 
 
 def test_detector_flags_coverage_drop_entropy_collapse_and_hopping():
     healthy = record(100, [30] * 8)
     collapsed = record(200, [200, 0, 0, 0, 0, 0, 0, 1])
-    events = metrics.collapse_events([record(0, [0] * 8), healthy], collapsed)
+    events = modes.collapse_events([record(0, [0] * 8), healthy], collapsed)
     kinds = {e["kind"]: e for e in events}
     assert set(kinds) == {"coverage_drop", "entropy_collapse"}
     assert all(e["step"] == 200 for e in events)
     assert "8 -> 1" in kinds["coverage_drop"]["detail"]
     hop = record(300, [0, 0, 0, 0, 0, 210, 0, 0])
-    events = metrics.collapse_events([healthy, collapsed], hop)
+    events = modes.collapse_events([healthy, collapsed], hop)
     assert [e["kind"] for e in events] == ["mode_hopping"]
     assert events[0]["detail"] == "dominant mode 0 -> 5"
     # Staying collapsed on the same mode is not a new event.
-    assert metrics.collapse_events([healthy, collapsed, hop], record(400, [0] * 5 + [220, 0, 0])
+    assert modes.collapse_events([healthy, collapsed, hop], record(400, [0] * 5 + [220, 0, 0])
                                    ) == []
 
 
 def test_detector_ignores_undefined_entropy_and_old_records():
     off = record(100, [0] * 8)  # no high-quality sample: entropy undefined
     off["mode_entropy"] = None
-    kinds = [e["kind"] for e in metrics.collapse_events([record(0, [30] * 8)], off)]
+    kinds = [e["kind"] for e in modes.collapse_events([record(0, [30] * 8)], off)]
     assert kinds == ["coverage_drop"]  # modes are lost; no entropy to have collapsed
     old = {k: v for k, v in record(0, [30] * 8).items() if k != "mode_entropy"}
-    assert metrics.collapse_events([old], record(100, [240] + [0] * 7))[0]["kind"] == (
+    assert modes.collapse_events([old], record(100, [240] + [0] * 7))[0]["kind"] == (
         "coverage_drop")
 
 
 def test_detector_skips_diverged_markers_and_small_drops():
     history = [record(0, [30] * 8), {"step": 5, "diverged": True, "reason": "x"}]
-    assert metrics.collapse_events(history, {"step": 5, "diverged": True}) == []
+    assert modes.collapse_events(history, {"step": 5, "diverged": True}) == []
     # 25 modes: a drop must be at least ceil(2.5) = 3 modes below the best.
     grid = [record(0, [30] * 25)]
-    assert metrics.collapse_events(grid, record(1, [30] * 23 + [0, 0])) == []
-    assert [e["kind"] for e in metrics.collapse_events(grid, record(1, [30] * 22 + [0] * 3))
+    assert modes.collapse_events(grid, record(1, [30] * 23 + [0, 0])) == []
+    assert [e["kind"] for e in modes.collapse_events(grid, record(1, [30] * 22 + [0] * 3))
             ] == ["coverage_drop"]
 
 
@@ -339,14 +343,13 @@ def test_packed_run_trains_resumes_and_logs_no_pointwise_gap(tmp_path):
 def test_kernel_backends_refuse_packing_and_batch_norm(option, monkeypatch):
     with pytest.raises(ConfigError, match="numpy backend only"):
         small(backend="emu", **option).validate()
-    from toygan import launch
 
     monkeypatch.setattr(launch, "cuda_available", lambda: True)  # auto would pick cuda...
     config = small(backend="auto", **option)
-    config.validate()
+    resolve(config)
     assert config.backend == "numpy"  # ...but not for batch norm or packing
     plain = small(backend="auto")
-    plain.validate()
+    resolve(plain)
     assert plain.backend == "cuda"
 
 
@@ -356,9 +359,10 @@ def test_adam_beta1_reaches_the_optimisers():
 
 
 def test_cli_packs_draws_the_gif_and_prints_the_diagnostics(tmp_path, capsys):
-    from toygan import plots, run
+    from toygan import run, runfiles
 
-    assert {*plots.PLOT_FILES, plots.GIF_FILE} <= set(run.OWN_FILES)  # --overwrite removes them
+    # --overwrite removes them:
+    assert {*runfiles.PLOT_FILES, runfiles.GIF_FILE} <= set(run.OWN_FILES)
     out = tmp_path / "run"
     code = run.main(["mixture8", "--steps", "20", "--batch", "16", "--hidden", "8",
                      "--eval-every", "10", "--eval-samples", "100", "--pack", "2", "--gif",

@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import toygan.metrics
-import toygan.train
+import toygan.core.metrics
+import toygan.gan.numpy_gan
+import toygan.training.trainer
 from toygan.run import main
 
 TINY = ["--steps", "24", "--eval-every", "8", "--batch", "16", "--hidden", "8,8",
@@ -76,11 +77,12 @@ def signal_on_call(monkeypatch, owner, name: str, call: int, signum=signal.SIGIN
 
 POINTS = {
     # (what is patched, which call): a D step midway through the second interval
-    "inside a D step": (toygan.train.GAN, "discriminator_step", 11, True),
-    "between D and G": (toygan.train.GAN, "generator_step", 5, True),
-    "inside an evaluation": (toygan.metrics, "sample_metrics", 2, True),
-    "during a checkpoint write": (toygan.train, "atomic_save_npz", 3, True),
-    "after the last D step of an interval": (toygan.train.GAN, "discriminator_step", 8, False),
+    "inside a D step": (toygan.gan.numpy_gan.GAN, "discriminator_step", 11, True),
+    "between D and G": (toygan.gan.numpy_gan.GAN, "generator_step", 5, True),
+    "inside an evaluation": (toygan.core.metrics, "sample_metrics", 2, True),
+    "during a checkpoint write": (toygan.training.trainer, "atomic_save_npz", 3, True),
+    "after the last D step of an interval": (toygan.gan.numpy_gan.GAN, "discriminator_step", 8,
+                                             False),
 }
 
 
@@ -106,7 +108,7 @@ def test_a_second_signal_stops_at_once_and_the_last_checkpoint_resumes(tmp_path,
                                                                       monkeypatch, straight):
     out = tmp_path / "run"
     with monkeypatch.context() as patch:
-        signal_on_call(patch, toygan.train.GAN, "discriminator_step", 13, times=2)
+        signal_on_call(patch, toygan.gan.numpy_gan.GAN, "discriminator_step", 13, times=2)
         assert main(["mixture8", *TINY, "--out", str(out)]) == 130
     assert "stopped at once" in capsys.readouterr().err
     assert int(checkpoint(out)["step"]) == 8  # the last evaluation's checkpoint
@@ -120,7 +122,7 @@ def test_an_interrupt_before_training_writes_nothing(tmp_path, capsys, monkeypat
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(toygan.train.Trainer, "__init__", interrupted)
+    monkeypatch.setattr(toygan.training.trainer.Trainer, "__init__", interrupted)
     assert main(["mixture8", *TINY, "--out", str(out)]) == 130
     assert "interrupted" in capsys.readouterr().err
     assert not out.exists()

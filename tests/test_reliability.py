@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import toygan.train
+import toygan.core.metrics
+import toygan.training.trainer
 from toygan.run import main
 
 TINY = ["--steps", "6", "--eval-every", "3", "--batch", "8", "--hidden", "4",
@@ -200,8 +201,8 @@ def _fail_with(exc):
 ])
 def test_a_failed_overwrite_keeps_the_old_run(good_run, capsys, monkeypatch, where, exc):
     before = snapshot(good_run)
-    target = ((toygan.train, "make_gan") if where == "building the networks"
-              else (toygan.train.metrics, "sample_metrics"))
+    target = ((toygan.training.trainer, "make_gan") if where == "building the networks"
+              else (toygan.core.metrics, "sample_metrics"))
     monkeypatch.setattr(*target, _fail_with(exc))
     code = main(["mixture8", *TINY, "--batch", "16", "--out", str(good_run), "--overwrite"])
     err = capsys.readouterr().err
@@ -219,7 +220,7 @@ def test_an_overwrite_replaces_the_run_once_it_has_a_checkpoint(good_run):
 
 def test_a_failed_new_run_leaves_no_directory(tmp_path, capsys, monkeypatch):
     out = tmp_path / "a" / "b" / "new"
-    monkeypatch.setattr(toygan.train, "make_gan", _fail_with(MemoryError()))
+    monkeypatch.setattr(toygan.training.trainer, "make_gan", _fail_with(MemoryError()))
     assert main(["mixture8", *TINY, "--out", str(out)]) == 2
     assert "out of memory" in capsys.readouterr().err
     assert not (tmp_path / "a").exists()

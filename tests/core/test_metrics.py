@@ -13,15 +13,9 @@ from hypothesis.extra.numpy import arrays
 from scipy import integrate, stats
 from scipy.special import logsumexp
 
-from toygan.distributions import GaussianMixture, preset
-from toygan.metrics import (
-    HIGH_QUALITY_STDS,
-    STRICT_COVERAGE_COUNT,
-    jsd_estimate,
-    kde_bandwidth,
-    kde_log_prob,
-    mode_statistics,
-)
+from toygan.core.distributions import GaussianMixture, preset
+from toygan.core.metrics import jsd_estimate, kde_bandwidth, kde_log_prob
+from toygan.core.modes import HIGH_QUALITY_STDS, STRICT_COVERAGE_COUNT, mode_statistics
 
 LOG2 = math.log(2.0)
 # ~100 log-density calls per interval under quad: a third of the profile's examples.
@@ -415,8 +409,8 @@ def test_kde_log_prob_is_accurate_far_from_the_origin():
 
 
 def test_d_dstar_gap_is_zero_at_d_star_and_positive_elsewhere():
-    from toygan import theory
-    from toygan.metrics import jsd_estimate, kde_bandwidth
+    from toygan.core import theory
+    from toygan.core.metrics import jsd_estimate, kde_bandwidth
 
     rng = np.random.default_rng(1)
     mixture = preset("bimodal1d")

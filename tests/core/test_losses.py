@@ -14,7 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from toygan.losses import (
+from tests.gradcheck import assert_gradient
+from toygan.core.losses import (
     LOSSES,
     GANLoss,
     bce_discriminator,
@@ -26,8 +27,6 @@ from toygan.losses import (
     wasserstein_critic,
     wasserstein_generator,
 )
-
-from .gradcheck import assert_gradient
 
 DISCRIMINATOR = [bce_discriminator, wasserstein_critic, least_squares_discriminator]
 GENERATOR = [

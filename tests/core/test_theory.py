@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.spatial.distance import jensenshannon as scipy_js
 
-from toygan import theory
-from toygan.distributions import GaussianMixture, preset
+from toygan.core import theory
+from toygan.core.distributions import GaussianMixture, preset
 
 LOG4 = math.log(4.0)
 

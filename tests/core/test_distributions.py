@@ -16,13 +16,7 @@ from numpy.polynomial.hermite_e import hermegauss
 from scipy import integrate, stats
 from scipy.special import logsumexp
 
-from toygan.distributions import (
-    PRESETS,
-    GaussianMixture,
-    MixtureSpecError,
-    preset,
-    resolve,
-)
+from toygan.core.distributions import PRESETS, GaussianMixture, MixtureSpecError, preset, resolve
 
 # The 1-D quadrature calls log_prob once per abscissa (~1500 calls per mixture), so it runs
 # a third of the profile's examples; the other property tests use the profile as it is.

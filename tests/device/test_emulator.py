@@ -9,7 +9,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from toygan.launch import KERNEL_DIR, EmuModule, KernelError, kernel_names, sources
+from toygan.device.launch import KERNEL_DIR, EmuModule, KernelError, kernel_names, sources
 
 PROBES = r"""
 #include "common.cuh"

@@ -20,9 +20,8 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from toygan.nn import MLP, BatchNorm, Dropout, Linear, Maxout, ReLU, Tanh
-
-from .gradcheck import assert_gradient
+from tests.gradcheck import assert_gradient
+from toygan.core.nn import MLP, BatchNorm, Dropout, Linear, Maxout, ReLU, Tanh
 
 STEP = 1e-6
 KINK_MARGIN = 100 * STEP
@@ -503,7 +502,8 @@ def test_mlp_without_hidden_layers_has_no_batchnorm():
 
 
 def test_kernel_backends_refuse_batchnorm():
-    from toygan.engine import Device, DeviceMLP
+    from toygan.device.arrays import Device
+    from toygan.device.mlp import DeviceMLP
 
     mlp = MLP([2, 4, 1], batchnorm=True)
     with pytest.raises(ValueError, match="BatchNorm"):

@@ -13,8 +13,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from tests.kernel_check import DTYPES, TOLERANCES, Backend, Output, assert_close, backend_kinds
-from toygan import reference
-from toygan.ops import ACTIVATION_CODES, LOSS_CODES, MAX_MODES
+from toygan.device import reference
+from toygan.device.geometry import ACTIVATION_CODES, LOSS_CODES, MAX_MODES
 
 KINDS = [pytest.param(k, marks=pytest.mark.gpu) if k == "cuda" else k for k in backend_kinds()]
 ROWS = st.sampled_from([1, 2, 7, 16, 17, 127, 128, 129, 513])

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from toygan import sweep, sweep_spec
+from toygan import sweep
 from toygan.config import ConfigError
 from toygan.runfiles import RunLock, is_locked
+from toygan.sweeps import spec as sweep_spec
 
 TINY = {"steps": 10, "eval_every": 5, "hidden": [8], "batch": 16, "eval_samples": 200,
         "expensive_every": 0, "snapshot_samples": 0}

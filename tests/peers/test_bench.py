@@ -16,8 +16,8 @@ def test_flops_per_iteration_counts_the_products_the_engine_runs(monkeypatch):
     # gemm with inner size 1) during one real iteration of the numpy engine.
     import numpy as np
 
-    from toygan import nn
-    from toygan.train import GAN
+    from toygan.core.nn import layers
+    from toygan.gan.numpy_gan import GAN
 
     config = bench.workload(64)
     gan = GAN(config, config.validate())
@@ -29,7 +29,7 @@ def test_flops_per_iteration_counts_the_products_the_engine_runs(monkeypatch):
         counted.append(2 * a.shape[-2] * a.shape[-1] * b.shape[-1])
         return real_matmul(a, b, *args, **kwargs)
 
-    monkeypatch.setattr(nn.np, "matmul", counting)
+    monkeypatch.setattr(layers.np, "matmul", counting)
     real_multiply = np.multiply
     outer = []
 
@@ -40,7 +40,7 @@ def test_flops_per_iteration_counts_the_products_the_engine_runs(monkeypatch):
             outer.append(2 * out.size)
         return out
 
-    monkeypatch.setattr(nn.np, "multiply", multiply)
+    monkeypatch.setattr(layers.np, "multiply", multiply)
     gan.iteration()
     assert sum(counted) + sum(outer) == bench.flops_per_iteration(config)
     # The issue's independent hand count at batch 512: 206 MFLOP.
@@ -109,7 +109,7 @@ def test_the_torch_peer_starts_from_toygans_parameters():
     torch = pytest.importorskip("torch")
     import numpy as np
 
-    from toygan.train import GAN
+    from toygan.gan.numpy_gan import GAN
 
     config = bench.workload(16)
     gan = GAN(config, config.validate())
@@ -125,10 +125,10 @@ def test_the_plain_array_peer_computes_toygans_iteration():
     engine end the iteration with the same parameters: the peer does the same work."""
     import numpy as np
 
+    from tests.gan.test_device_gan import feed
     from tests.kernel_check import TOLERANCES
-    from tests.test_engine import feed
-    from toygan.array_peer import ArrayGAN
-    from toygan.train import GAN
+    from toygan.gan.numpy_gan import GAN
+    from toygan.peers.array_peer import ArrayGAN
 
     config = bench.workload(33)
     mixture = config.validate()
@@ -161,7 +161,7 @@ def test_bench_runs_the_plain_numpy_peer(tmp_path):
 
 
 def test_gpu_contestants_are_skipped_without_a_gpu(monkeypatch):
-    monkeypatch.setattr("toygan.launch.cuda_available", lambda: False)
+    monkeypatch.setattr("toygan.device.launch.cuda_available", lambda: False)
     for name in ("toygan-cuda-fused", "toygan-cuda-graph", "toygan-cuda-per-op",
                  "toygan-cuda-population", "cupy-cublas"):
         assert bench.available(name) == "no CuPy or no GPU"
@@ -181,6 +181,8 @@ def test_a_measuring_process_that_dies_is_a_row_at_once(monkeypatch):
     import os
     import time
 
+    from toygan.peers import contestants
+
     spawn, fork = multiprocessing.get_context("spawn"), multiprocessing.get_context("fork")
 
     class DyingContext:
@@ -190,7 +192,7 @@ def test_a_measuring_process_that_dies_is_a_row_at_once(monkeypatch):
         def Process(self, target, args):  # noqa: N802
             return fork.Process(target=os._exit, args=(3,))
 
-    monkeypatch.setattr(bench.multiprocessing, "get_context", lambda kind: DyingContext())
+    monkeypatch.setattr(contestants.multiprocessing, "get_context", lambda kind: DyingContext())
     t0 = time.perf_counter()
     result = bench.measure("toygan-numpy", 8, warmup=0, repeats=1, iterations=1)
     assert result["error"] == "the measuring process died (exit code 3)"

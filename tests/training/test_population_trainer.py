@@ -13,15 +13,11 @@ import pytest
 
 from toygan import run
 from toygan.config import Config, ConfigError
-from toygan.optim import make_optimizer
-from toygan.population import (
-    PopulationTrainer,
-    cell_table,
-    cells_of,
-    member_configs,
-    parse_grid,
-)
-from toygan.train import Trainer
+from toygan.core.optim import make_optimizer
+from toygan.training.grid import cells_of, member_configs, parse_grid
+from toygan.training.population_trainer import PopulationTrainer
+from toygan.training.tables import cell_table
+from toygan.training.trainer import Trainer
 
 
 def small(**overrides) -> Config:
@@ -168,13 +164,13 @@ def test_cli_population_run_files_figures_and_table(tmp_path, capsys):
     assert summary["members"] == 4 and len(summary["cells"]) == 2
     assert "collapse rate (95% CI)" in capsys.readouterr().out
 
-    from toygan import population_plots
+    from toygan.figures import population
 
-    modes = population_plots.modes_arrays(summary)
+    modes = population.modes_arrays(summary)
     assert modes["counts"].sum() == 4 and modes["counts"].shape == (2, 9)
-    collapse = population_plots.collapse_arrays(summary)
+    collapse = population.collapse_arrays(summary)
     assert (collapse["lower"] >= 0).all() and (collapse["upper"] >= 0).all()
-    members = population_plots.members_arrays(out)
+    members = population.members_arrays(out)
     assert members["fake"].shape == (4, 200, 2)  # eval_samples < THUMBNAIL_SAMPLES
     assert list(members["cell"]) == [0, 0, 1, 1]
 

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from toygan.config import Config
-from toygan.train import EXPENSIVE_KEYS, GAN, Diverged, Trainer
+from toygan.gan.numpy_gan import GAN
+from toygan.training.evaluation import EXPENSIVE_KEYS
+from toygan.training.trainer import Diverged, Trainer
 
 
 def small(**overrides) -> Config:
@@ -137,7 +139,7 @@ def test_wasserstein_clips_critic_weights(tmp_path):
 def test_k_discriminator_steps_per_generator_step():
     config = small(k=3)
     config.validate()
-    from toygan.distributions import preset
+    from toygan.core.distributions import preset
 
     gan = GAN(config, preset("mixture8"))
     for _ in range(4):
@@ -149,7 +151,7 @@ def test_k_discriminator_steps_per_generator_step():
 def test_noise_priors(noise):
     config = small(noise=noise)
     config.validate()
-    from toygan.distributions import preset
+    from toygan.core.distributions import preset
 
     gan = GAN(config, preset("mixture8"))
     z = gan.draw_noise((1, 20000, 2), np.random.default_rng(0))

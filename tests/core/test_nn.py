@@ -19,7 +19,8 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from toygan.nn import (
+from tests.gradcheck import assert_gradient
+from toygan.core.nn import (
     MLP,
     Dropout,
     Identity,
@@ -31,8 +32,6 @@ from toygan.nn import (
     Tanh,
     activation_layer,
 )
-
-from .gradcheck import assert_gradient
 
 EPS = 1e-6
 KINK_MARGIN = 100 * EPS

@@ -13,8 +13,11 @@ import pytest
 from tests.kernel_check import TOLERANCES, assert_close, backend_kinds
 from toygan import run
 from toygan.config import Config
-from toygan.engine import DeviceGAN
-from toygan.train import GAN, CheckpointError, Trainer
+from toygan.gan.device_gan import DeviceGAN
+from toygan.gan.factory import resolve
+from toygan.gan.networks import CheckpointError
+from toygan.gan.numpy_gan import GAN
+from toygan.training.trainer import Trainer
 
 KERNEL_KINDS = [pytest.param(k, marks=pytest.mark.gpu) if k == "cuda" else k
                 for k in backend_kinds()]
@@ -172,5 +175,5 @@ def test_cuda_backend_without_a_gpu_is_a_clear_error(capsys):
 
 def test_auto_backend_picks_numpy_without_a_gpu():
     config = small_config(backend="auto")
-    config.validate()
+    resolve(config)
     assert config.backend == ("cuda" if "cuda" in backend_kinds() else "numpy")

@@ -19,10 +19,9 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from tests.kernel_check import DTYPES, TOLERANCES, Backend, Output, assert_close, backend_kinds
-from toygan import reference
 from toygan.config import Config, ConfigError
-from toygan.engine import DeviceGAN
-from toygan.ops import (
+from toygan.device import reference
+from toygan.device.geometry import (
     FUSED_MAX_BLOCKS,
     LOSS_CODES,
     fused_blocks,
@@ -30,6 +29,7 @@ from toygan.ops import (
     fused_rows,
     fused_unsupported,
 )
+from toygan.gan.device_gan import DeviceGAN
 
 KINDS = [pytest.param(k, marks=pytest.mark.gpu) if k == "cuda" else k for k in backend_kinds()]
 ACTS = st.sampled_from(["relu", "leaky_relu", "tanh", "sigmoid"])

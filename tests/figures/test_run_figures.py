@@ -13,11 +13,13 @@ import pytest
 from PIL import Image
 from scipy.spatial.distance import cdist
 
-from toygan import plot, plots
+from toygan import plot, runfiles
 from toygan.config import Config
-from toygan.distributions import GaussianMixture, preset
-from toygan.metrics import kde_bandwidth
-from toygan.train import Trainer
+from toygan.core.distributions import GaussianMixture, preset
+from toygan.core.metrics import kde_bandwidth
+from toygan.figures import curves, run_figures, run_files
+from toygan.figures import samples as sample_figures
+from toygan.training.trainer import Trainer
 
 PRESETS = ("mixture8", "bimodal1d")
 STEPS, EVAL_EVERY = 40, 10
@@ -102,7 +104,7 @@ def drawn(runs) -> dict[str, list[Path]]:
     paths = {}
     for name, run_dir in runs.items():
         assert not list(run_dir.glob("*.png")) and not list(run_dir.glob("*.gif"))
-        paths[name] = plots.make_all(run_dir, gif=True)
+        paths[name] = run_figures.make_all(run_dir, gif=True)
     return paths
 
 
@@ -110,13 +112,13 @@ def drawn(runs) -> dict[str, list[Path]]:
 @pytest.mark.parametrize("name", PRESETS)
 def test_make_all_writes_every_figure_and_the_gif(runs, drawn, name):
     run_dir = runs[name]
-    expected = {*plots.PLOT_FILES, plots.GIF_FILE}
+    expected = {*runfiles.PLOT_FILES, runfiles.GIF_FILE}
     assert {p.name for p in drawn[name]} == expected
     assert all(p.parent == run_dir and p.is_file() for p in drawn[name])
     assert not [p for p in run_dir.iterdir() if p.name.startswith(".")], "temporary files left"
 
 
-@pytest.mark.parametrize("filename", plots.PLOT_FILES)
+@pytest.mark.parametrize("filename", runfiles.PLOT_FILES)
 @pytest.mark.parametrize("name", PRESETS)
 def test_png_decodes_has_a_sensible_size_and_is_not_blank(runs, drawn, name, filename):
     image = matplotlib.image.imread(runs[name] / filename)
@@ -133,7 +135,7 @@ def test_png_decodes_has_a_sensible_size_and_is_not_blank(runs, drawn, name, fil
 def test_gif_has_one_frame_per_snapshot_and_every_frame_is_drawn(runs, drawn, name):
     snapshot_steps = read_npz(runs[name] / "snapshots.npz")["steps"]
     assert list(snapshot_steps) == EVAL_STEPS
-    with Image.open(runs[name] / plots.GIF_FILE) as gif:
+    with Image.open(runs[name] / runfiles.GIF_FILE) as gif:
         assert gif.format == "GIF"
         assert gif.n_frames == len(snapshot_steps)
         width, height = gif.size
@@ -152,10 +154,10 @@ def test_gif_has_one_frame_per_snapshot_and_every_frame_is_drawn(runs, drawn, na
 @pytest.mark.parametrize("name", PRESETS)
 def test_snapshot_arrays_pick_first_last_and_a_box_holding_the_modes(runs, name):
     run_dir = runs[name]
-    _, _, samples = plots.load_run(run_dir)
+    _, _, samples = run_files.load_run(run_dir)
     mixture = mixture_of(run_dir)
     stored = read_npz(run_dir / "snapshots.npz")
-    arrays = plots.snapshot_arrays(samples, mixture)
+    arrays = sample_figures.snapshot_arrays(samples, mixture)
     index = arrays["index"]
     assert index[0] == 0 and index[-1] == len(stored["steps"]) - 1
     assert np.all(np.diff(index) > 0) and len(index) <= 8
@@ -173,31 +175,31 @@ def test_snapshot_arrays_pick_first_last_and_a_box_holding_the_modes(runs, name)
 
 def test_snapshot_arrays_choose_at_most_eight_evenly_spaced_panels(runs):
     run_dir = runs["mixture8"]
-    _, _, samples = plots.load_run(run_dir)
+    _, _, samples = run_files.load_run(run_dir)
     n = 20
     many = dict(samples)
     many["snapshot_steps"] = np.arange(n) * 7
     many["snapshot_fake"] = np.repeat(samples["snapshot_fake"][:1], n, axis=0)
-    arrays = plots.snapshot_arrays(many, mixture_of(run_dir))
+    arrays = sample_figures.snapshot_arrays(many, mixture_of(run_dir))
     index = arrays["index"]
     assert len(index) == 8 and index[0] == 0 and index[-1] == n - 1
     assert set(np.diff(index)) <= {2, 3}, index  # 19 / 7 = 2.7 apart
     assert np.array_equal(arrays["steps"], index * 7)
-    three = plots.snapshot_arrays(many, mixture_of(run_dir), panels=3)["index"]
+    three = sample_figures.snapshot_arrays(many, mixture_of(run_dir), panels=3)["index"]
     assert list(three) == [0, 10, 19] or list(three) == [0, 9, 19]
 
 
 @pytest.mark.parametrize("name", PRESETS)
 def test_one_exploded_snapshot_does_not_blow_up_the_box(runs, name):
     run_dir = runs[name]
-    _, _, samples = plots.load_run(run_dir)
+    _, _, samples = run_files.load_run(run_dir)
     mixture = mixture_of(run_dir)
-    normal = plots.snapshot_arrays(samples, mixture)
+    normal = sample_figures.snapshot_arrays(samples, mixture)
     exploded = dict(samples)
     fake = samples["snapshot_fake"].copy()
     fake[2] *= 1e6
     exploded["snapshot_fake"] = fake
-    arrays = plots.snapshot_arrays(exploded, mixture)
+    arrays = sample_figures.snapshot_arrays(exploded, mixture)
     lo_data, hi_data = mixture.bounds(margin=4.0)
     span = hi_data - lo_data
     # The cap: the data's bounds +- their span, plus the 5 % padding of the drawn box
@@ -214,9 +216,9 @@ def test_one_exploded_snapshot_does_not_blow_up_the_box(runs, name):
 # ----------------------------------------------------------- discriminator
 @pytest.mark.parametrize("name", PRESETS)
 def test_discriminator_arrays_match_an_independent_d_star(runs, name):
-    config, _, samples = plots.load_run(runs[name])
+    config, _, samples = run_files.load_run(runs[name])
     stored = read_npz(runs[name] / "samples.npz")
-    arrays = plots.discriminator_arrays(config, samples)
+    arrays = sample_figures.discriminator_arrays(config, samples)
     d_values = stored["d_values"]
     expected_shape = (len(stored["grid_x"]),) if name == "bimodal1d" else (
         len(stored["grid_y"]), len(stored["grid_x"]))
@@ -264,13 +266,13 @@ def test_d_star_is_one_half_where_g_matches_the_data_and_one_where_g_is_elsewher
     mixture = preset(name)
     rng = np.random.default_rng(11)
     config, samples, where = synthetic(name, mixture.sample(4000, rng))
-    arrays = plots.discriminator_arrays(config, samples)
+    arrays = sample_figures.discriminator_arrays(config, samples)
     assert arrays["d_star"].shape == samples["d_values"].shape
     at_modes = np.array([arrays["d_star"][i] for i in where])
     assert np.all(np.abs(at_modes - 0.5) < 0.15), at_modes
     # G far from the data: D* = p_data / (p_data + p_g) is ~1 at the modes (not ~0).
     config, samples, where = synthetic(name, mixture.sample(1000, rng) + 50.0)
-    arrays = plots.discriminator_arrays(config, samples)
+    arrays = sample_figures.discriminator_arrays(config, samples)
     assert np.all(np.array([arrays["d_star"][i] for i in where]) > 0.99)
 
 
@@ -280,7 +282,7 @@ def test_mode_mass_arrays_are_the_records_transposed(runs, name):
     run_dir = runs[name]
     records = read_records(run_dir)
     config = json.loads((run_dir / "config.json").read_text())
-    arrays = plots.mode_mass_arrays(records)
+    arrays = curves.mode_mass_arrays(records)
     k = len(config["mixture"]["means"])
     assert list(arrays["steps"]) == EVAL_STEPS
     assert arrays["mass"].shape == (k, len(EVAL_STEPS))
@@ -297,10 +299,10 @@ def test_mode_mass_arrays_skip_diverged_records_and_handle_none():
     records = [{"step": 0, "mode_mass": [0.1, 0.2], "high_quality_fraction": 0.3},
                {"step": 5, "mode_mass": [0.4, 0.0], "high_quality_fraction": 0.4},
                {"step": 7, "diverged": True, "reason": "x"}]
-    arrays = plots.mode_mass_arrays(records)
+    arrays = curves.mode_mass_arrays(records)
     assert list(arrays["steps"]) == [0, 5]
     assert np.array_equal(arrays["mass"], [[0.1, 0.4], [0.2, 0.0]])
-    empty = plots.mode_mass_arrays([{"step": 3, "diverged": True, "reason": "y"}])
+    empty = curves.mode_mass_arrays([{"step": 3, "diverged": True, "reason": "y"}])
     assert empty["steps"].size == 0 and empty["mass"].shape == (0, 0)
 
 
@@ -310,7 +312,7 @@ def test_coverage_arrays_match_the_final_samples(runs, name):
     run_dir = runs[name]
     config = json.loads((run_dir / "config.json").read_text())
     records = read_records(run_dir)
-    arrays = plots.coverage_arrays(config, records)
+    arrays = curves.coverage_arrays(config, records)
     assert arrays["step"] == STEPS
     histogram = np.array(records[-1]["mode_histogram"], float)
     assert np.allclose(arrays["weights"], config["mixture"]["weights"])
@@ -334,12 +336,12 @@ def test_coverage_arrays_use_the_last_good_evaluation():
         {"step": 10, "mode_histogram": [6, 2], "high_quality_fraction": 0.8},
         {"step": 11, "diverged": True, "reason": "x"},
     ]
-    arrays = plots.coverage_arrays(config, records)
+    arrays = curves.coverage_arrays(config, records)
     assert arrays["step"] == 10 and arrays["high_quality_fraction"] == 0.8
     assert np.allclose(arrays["share"], [0.75, 0.25])
     assert np.allclose(arrays["weights"], [0.3, 0.7])
     records[1]["mode_histogram"] = [0, 0]  # no high-quality sample: zeros, not NaN
-    assert np.array_equal(plots.coverage_arrays(config, records)["share"], [0.0, 0.0])
+    assert np.array_equal(curves.coverage_arrays(config, records)["share"], [0.0, 0.0])
 
 
 # ----------------------------------------------------------- series/events
@@ -356,35 +358,35 @@ HAND_MADE = [
 
 
 def test_series_returns_the_steps_and_values_that_were_logged():
-    steps, values = plots.series(HAND_MADE, "loss_d")
+    steps, values = curves.series(HAND_MADE, "loss_d")
     assert list(steps) == [0, 5, 10] and list(values) == [1.5, 0.5, 0.25]
     assert values.dtype == float
-    steps, values = plots.series(HAND_MADE, "modes_covered")
+    steps, values = curves.series(HAND_MADE, "modes_covered")
     assert list(steps) == [0, 10] and list(values) == [8.0, 2.0]
-    steps, values = plots.series(HAND_MADE, "reverse_kl")  # None is not a value
+    steps, values = curves.series(HAND_MADE, "reverse_kl")  # None is not a value
     assert list(steps) == [10] and list(values) == [0.7]
-    steps, values = plots.series(HAND_MADE, "not_logged")
+    steps, values = curves.series(HAND_MADE, "not_logged")
     assert len(steps) == 0 and len(values) == 0
 
 
 def test_events_lists_collapse_events_then_divergences():
-    assert plots.events(HAND_MADE) == [
+    assert curves.events(HAND_MADE) == [
         {"step": 5, "kind": "coverage_drop", "detail": "8 -> 6"},
         {"step": 10, "kind": "mode_hopping", "detail": "0 -> 3"},
         {"step": 10, "kind": "entropy_collapse", "detail": "1.9 -> 0.2"},
         {"step": 7, "kind": "diverged", "detail": "x"},
         {"step": 12, "kind": "diverged", "detail": ""},
     ]
-    assert plots.events([{"step": 0, "loss_d": 1.0}]) == []
+    assert curves.events([{"step": 0, "loss_d": 1.0}]) == []
 
 
 @pytest.mark.parametrize("name", PRESETS)
 def test_series_and_events_of_a_real_run_follow_metrics_jsonl(runs, name):
     records = read_records(runs[name])
-    steps, jsd = plots.series(records, "jsd_estimate")
+    steps, jsd = curves.series(records, "jsd_estimate")
     assert list(steps) == EVAL_STEPS
     assert list(jsd) == [r["jsd_estimate"] for r in records]
-    assert plots.events(records) == [e for r in records for e in r["events"]]
+    assert curves.events(records) == [e for r in records for e in r["events"]]
 
 
 # --------------------------------------------------------------------- CLI
@@ -396,10 +398,10 @@ def test_plot_cli_draws_a_copied_run_and_prints_the_paths(runs, tmp_path, capsys
     capsys.readouterr()
     assert plot.main([str(run_dir)]) == 0
     out = capsys.readouterr().out.split()
-    assert sorted(Path(p).name for p in out) == sorted(plots.PLOT_FILES)
+    assert sorted(Path(p).name for p in out) == sorted(runfiles.PLOT_FILES)
     for path in out:
         assert Path(path).parent == run_dir and Path(path).is_file()
-    assert not (run_dir / plots.GIF_FILE).exists()  # only with --gif
+    assert not (run_dir / runfiles.GIF_FILE).exists()  # only with --gif
 
 
 def test_plot_cli_refuses_a_directory_without_samples(tmp_path, capsys):
@@ -418,14 +420,14 @@ def test_packed_run_has_no_discriminator_figure_but_all_the_others(tmp_path):
     Trainer(small("mixture8", pack=2, steps=20, eval_every=5), run_dir).run()
     stored = read_npz(run_dir / "samples.npz")
     assert "d_values" not in stored and "fake" in stored
-    assert plots.plot_discriminator(run_dir) is None
+    assert sample_figures.plot_discriminator(run_dir) is None
     assert not (run_dir / "discriminator.png").exists()
-    reasons = plots.skipped(*plots.load_run(run_dir))
+    reasons = run_files.skipped(*run_files.load_run(run_dir))
     assert set(reasons) == {"discriminator.png"} and "packed" in reasons["discriminator.png"]
     notes = []
-    paths = plots.make_all(run_dir, note=notes.append)
+    paths = run_figures.make_all(run_dir, note=notes.append)
     assert len(notes) == 1 and notes[0].startswith("discriminator.png not drawn")
-    expected = set(plots.PLOT_FILES) - {"discriminator.png"}
+    expected = set(runfiles.PLOT_FILES) - {"discriminator.png"}
     assert {p.name for p in paths} == expected
     for path in paths:
         image = matplotlib.image.imread(path)

@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from toygan import plot, plots, population_plots, run, runfiles
+from toygan import plot, run, runfiles
 from toygan.config import Config
-from toygan.distributions import GaussianMixture
-from toygan.train import Trainer
+from toygan.core.distributions import GaussianMixture
+from toygan.figures import panels, population, run_figures, run_files, style
+from toygan.training.trainer import Trainer
 
 TINY = ["--steps", "20", "--eval-every", "10", "--batch", "16", "--hidden", "8",
         "--eval-samples", "200", "--quiet"]
@@ -27,11 +28,11 @@ MIXTURES = {
     5: {"name": "c5", "means": [[0, 0, 0, 0, 0], [2, 2, 2, 2, 2], [0, 2, 0, 2, 0]],
         "stds": [[0.1, 0.2, 0.3, 0.1, 0.1], [0.2] * 5, [0.1] * 5], "weights": [1, 2, 3]},
 }
-HIGH_DIM_FIGURES = {name for name in plots.PLOT_FILES if name != "discriminator.png"}
+HIGH_DIM_FIGURES = {name for name in runfiles.PLOT_FILES if name != "discriminator.png"}
 DATA_FILES = ("config.json", "metrics.jsonl", "summary.json", "samples.npz", "snapshots.npz")
 POPULATION_DATA = ("config.json", "members.json", "members.jsonl", "population.json",
                    "population.npz")
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def contents(directory: Path) -> dict[str, bytes]:
@@ -97,10 +98,10 @@ def plane_run(tmp_path_factory) -> Path:
 def test_training_in_3_and_5_dimensions_draws_every_figure_that_applies(runs, dim):
     run_dir = runs[dim]
     drawn = {p.name for p in run_dir.iterdir() if p.suffix in (".png", ".gif")}
-    assert drawn == HIGH_DIM_FIGURES | {plots.GIF_FILE}
+    assert drawn == HIGH_DIM_FIGURES | {runfiles.GIF_FILE}
     for name in HIGH_DIM_FIGURES:
         assert_decodes_and_is_drawn(run_dir / name)
-    with Image.open(run_dir / plots.GIF_FILE) as gif:
+    with Image.open(run_dir / runfiles.GIF_FILE) as gif:
         assert gif.format == "GIF"
         with np.load(run_dir / "snapshots.npz") as data:
             assert gif.n_frames == len(data["steps"]) == 3
@@ -116,7 +117,7 @@ def test_plot_cli_redraws_a_high_dimensional_run_and_notes_the_skipped_figure(
     assert plot.main([str(run_dir), *(["--gif"] if gif else [])]) == 0
     captured = capsys.readouterr()
     printed = captured.out.split()
-    expected = HIGH_DIM_FIGURES | ({plots.GIF_FILE} if gif else set())
+    expected = HIGH_DIM_FIGURES | ({runfiles.GIF_FILE} if gif else set())
     assert sorted(Path(p).name for p in printed) == sorted(expected)
     for path in printed:
         assert Path(path).parent == run_dir
@@ -131,14 +132,14 @@ def test_a_stale_discriminator_figure_of_an_earlier_run_is_removed(runs, tmp_pat
     run_dir = copy_run(runs[3], tmp_path / "copy")
     shutil.copy(runs[3] / "samples.png", run_dir / "discriminator.png")
     notes = []
-    paths = plots.make_all(run_dir, note=notes.append)
+    paths = run_figures.make_all(run_dir, note=notes.append)
     assert {p.name for p in paths} == HIGH_DIM_FIGURES
     assert not (run_dir / "discriminator.png").exists()
     assert len(notes) == 1 and "removed" in notes[0]
 
 
 def test_skipped_names_the_figures_a_run_cannot_have(runs):
-    reasons = plots.skipped(*plots.load_run(runs[5]))
+    reasons = run_files.skipped(*run_files.load_run(runs[5]))
     assert set(reasons) == {"discriminator.png"} and "5-D" in reasons["discriminator.png"]
 
 
@@ -146,34 +147,34 @@ def test_skipped_names_the_figures_a_run_cannot_have(runs):
 def test_population_runs_in_3_and_5_dimensions_draw_their_figures(populations, tmp_path,
                                                                   capsys, dim):
     out = populations[dim]
-    for name in population_plots.POPULATION_PLOT_FILES:
+    for name in runfiles.POPULATION_PLOT_FILES:
         assert_decodes_and_is_drawn(out / name)
     assert_no_temporaries(out)
-    members = population_plots.members_arrays(out)
+    members = population.members_arrays(out)
     assert members["fake"].shape == (2, 200, dim) and members["real"].shape[1] == dim
     copy = copy_run(out, tmp_path / "copy", POPULATION_DATA)
     capsys.readouterr()
     assert plot.main([str(copy), "--gif"]) == 0
     captured = capsys.readouterr()
-    assert captured.err == f"toygan.plot: note: {plots.GIF_FILE} not drawn: a population run " \
+    assert captured.err == f"toygan.plot: note: {runfiles.GIF_FILE} not drawn: a population run " \
         "has no animation\n"
     printed = captured.out.split()
-    assert sorted(Path(p).name for p in printed) == sorted(population_plots.POPULATION_PLOT_FILES)
+    assert sorted(Path(p).name for p in printed) == sorted(runfiles.POPULATION_PLOT_FILES)
     for path in printed:
         assert_decodes_and_is_drawn(Path(path))
     assert_no_temporaries(copy)
 
 
 def test_projection_pairs_are_those_of_the_first_three_coordinates():
-    assert plots.projection_pairs(1) == []
-    assert plots.projection_pairs(2) == [(0, 1)]
-    assert plots.projection_pairs(3) == plots.projection_pairs(7) == [(0, 1), (0, 2), (1, 2)]
+    assert panels.projection_pairs(1) == []
+    assert panels.projection_pairs(2) == [(0, 1)]
+    assert panels.projection_pairs(3) == panels.projection_pairs(7) == [(0, 1), (0, 2), (1, 2)]
 
 
 def test_the_marginal_on_a_pair_is_the_integral_of_the_density_over_the_rest():
     mixture = GaussianMixture([[0.0, 1.0, -1.0], [1.5, -0.5, 0.5]],
                               [[0.3, 0.6, 0.4], [0.5, 0.2, 0.7]], [1.0, 3.0])
-    pair = plots.marginal(mixture, (0, 2))
+    pair = panels.marginal(mixture, (0, 2))
     assert pair.dim == 2
     rng = np.random.default_rng(3)
     points = rng.uniform(-1.5, 2.0, size=(20, 2))
@@ -183,7 +184,7 @@ def test_the_marginal_on_a_pair_is_the_integral_of_the_density_over_the_rest():
     density = mixture.prob(grid.reshape(-1, 3)).reshape(len(points), len(x2))
     integral = np.trapezoid(density, x2, axis=1)
     assert np.allclose(pair.prob(points), integral, rtol=1e-9, atol=1e-12)
-    assert plots.marginal(mixture, (0, 1, 2)) is mixture
+    assert panels.marginal(mixture, (0, 1, 2)) is mixture
 
 
 # ------------------------------------------------------------- bad input
@@ -422,34 +423,35 @@ def test_the_real_command_prints_one_line_and_no_traceback(runs, tmp_path):
 def test_every_figure_goes_through_the_one_atomic_save(runs, populations, tmp_path,
                                                        monkeypatch):
     saved = []
-    real = plots.atomic_save_figure
+    real = runfiles.atomic_save_figure
 
     def recording(fig, path, **kwargs):
         saved.append(Path(path).name)
         return real(fig, path, **kwargs)
 
-    monkeypatch.setattr(plots, "atomic_save_figure", recording)
+    monkeypatch.setattr(style, "atomic_save_figure", recording)
     written = []
-    real_bytes = plots.atomic_write_bytes
+    real_bytes = runfiles.atomic_write_bytes
 
     def recording_bytes(path, data):
         written.append(Path(path).name)
         real_bytes(path, data)
 
-    monkeypatch.setattr(plots, "atomic_write_bytes", recording_bytes)
+    monkeypatch.setattr(style, "atomic_write_bytes", recording_bytes)
     run_dir = copy_run(runs[5], tmp_path / "single")
-    plots.make_all(run_dir, gif=True)
-    assert sorted(saved) == sorted(HIGH_DIM_FIGURES) and written == [plots.GIF_FILE]
+    run_figures.make_all(run_dir, gif=True)
+    assert sorted(saved) == sorted(HIGH_DIM_FIGURES) and written == [runfiles.GIF_FILE]
     saved.clear()
-    population_plots.make_population(copy_run(populations[5], tmp_path / "pop",
+    population.make_population(copy_run(populations[5], tmp_path / "pop",
                                               POPULATION_DATA))
-    assert sorted(saved) == sorted(population_plots.POPULATION_PLOT_FILES)
+    assert sorted(saved) == sorted(runfiles.POPULATION_PLOT_FILES)
 
 
-def test_population_plots_import_no_private_name_of_plots():
-    tree = ast.parse(Path(population_plots.__file__).read_text())
+def test_population_figures_import_no_private_name_of_the_style():
+    tree = ast.parse(Path(population.__file__).read_text())
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module == "plots":
+        if isinstance(node, ast.ImportFrom) and node.module == "style":
             assert not [a.name for a in node.names if a.name.startswith("_")]
-    assert not hasattr(plots, "_save")
-    assert "savefig" not in Path(plots.__file__).read_text()  # only runfiles renders files
+    assert not hasattr(style, "_save")
+    for module in Path(style.__file__).parent.glob("*.py"):  # only runfiles renders files
+        assert "savefig" not in module.read_text(), module.name

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from toygan.nn import MLP
-from toygan.optim import SGD, Adam, RMSprop, make_optimizer
+from toygan.core.nn import MLP
+from toygan.core.optim import SGD, Adam, RMSprop, make_optimizer
 
 
 # ------------------------------------------------------------------ references
