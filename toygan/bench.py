@@ -8,10 +8,10 @@ non-saturating G loss; Adam lr 2e-4, betas (0.5, 0.999) for both; k = 1 -- at ba
 
 Contestants, where available (every peer has the same architecture, the initial parameters
 copied from toygan, the same optimiser and loss, and its own random draws):
-- CPU: toygan `numpy`; `toygan-population`, 64 GANs in lockstep (toygan.population; its
+- CPU: toygan `numpy`; `toygan-population`, 64 GANs in lockstep (toygan.gan.populations; its
   rate counts GAN iterations, 64 per lockstep iteration; on a GPU `toygan-cuda-population`,
   1024 members); `numpy-plain`, the step written
-  plainly in NumPy (toygan.array_peer); PyTorch eager and torch.compile (`pip install
+  plainly in NumPy (toygan.peers.array_peer); PyTorch eager and torch.compile (`pip install
   torch==2.13.0`).
 - GPU: toygan `cuda` with the fused steps (`toygan-cuda-fused`), the same captured once in
   a CUDA graph by CuPy stream capture and replayed (`toygan-cuda-graph`: timing only, the

@@ -28,6 +28,29 @@ class CommandParser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def options_markdown(parser: argparse.ArgumentParser) -> str:
+    """The parser's options as a Markdown table (option, default, meaning), in the order
+    declared: the README's option table is this text (a test holds it so). An action's
+    `shown_default` attribute, where set, is its default column (options whose argparse
+    default is None, so that "not given" can be told from the default)."""
+    rows = ["| option | default | meaning |", "|---|---|---|"]
+    for action in parser._actions:
+        if not action.option_strings or action.help == argparse.SUPPRESS:
+            continue
+        if isinstance(action, argparse._HelpAction):
+            continue
+        name = ", ".join(action.option_strings)
+        if action.nargs != 0:
+            name += f" {action.metavar or action.dest.upper()}"
+        default = getattr(action, "shown_default", None)
+        meaning = getattr(action, "plain_help", action.help) or ""
+        if action.choices:
+            meaning += "; one of " + ", ".join(f"`{c}`" for c in action.choices)
+        shown = "" if default is None else f"`{default}`"
+        rows.append(f"| `{name}` | {shown} | {meaning.replace('|', '&#124;')} |")
+    return "\n".join(rows) + "\n"
+
+
 def int_in(lo: int, hi: int):
     """An argparse type: an integer from lo to hi, else a message saying so."""
 

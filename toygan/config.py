@@ -48,21 +48,26 @@ class Config:
                          "JSON (the positional argument)", cli=False)
     mixture: dict | None = option(None, "mixture", "the full mixture spec, filled in from "
                                   "preset when null", cli=False)
-    loss: str = option("nonsaturating", "str", "GAN loss", choices=tuple(LOSSES))
+    loss: str = option("nonsaturating", "str", "the GAN criterion: minimax (Algorithm "
+                     "1: G minimises log(1 - D(G(z)))), nonsaturating (G maximises log "
+                     "D(G(z))), wasserstein (a critic with weight clipping --clip), "
+                     "least_squares (LSGAN)", choices=tuple(LOSSES))
     k: int = option(1, "int", "discriminator steps per iteration", lo=1, hi=10_000)
     steps: int = option(6000, "int", "training iterations", lo=0, hi=10**9)
     batch: int = option(256, "int", "minibatch size m", lo=1, hi=MAX_BATCH)
     # Adam 2e-4 with beta1 = 0.5: the DCGAN recipe most GAN work starts from
     lr_d: float = option(2e-4, "float", "discriminator learning rate", lo=0, lo_open=True)
     lr_g: float = option(2e-4, "float", "generator learning rate", lo=0, lo_open=True)
-    optimizer: str = option("adam", "str", "optimiser of G and D", choices=tuple(OPTIMIZERS))
+    optimizer: str = option("adam", "str", "optimiser of G and D: adam (beta1 0.5, beta2 "
+                            "0.999), sgd (momentum 0.9), rmsprop", choices=tuple(OPTIMIZERS))
     hidden: list[int] = option([128, 128], "widths", "hidden widths of G and D, e.g. 128,128")
-    g_activation: str = option("relu", "str", "G's hidden activation",
+    g_activation: str = option("relu", "str", "G's hidden activation (leaky_relu: slope "
+                               "0.2; maxout: 2 pieces, maxout_pieces in a --config file)",
                                choices=tuple(a for a in ACTIVATIONS if a != "identity"))
-    d_activation: str = option("relu", "str", "D's hidden activation",
+    d_activation: str = option("relu", "str", "D's hidden activation (as G's)",
                                choices=tuple(a for a in ACTIVATIONS if a != "identity"))
     noise_dim: int = option(2, "int", "dimension of z", lo=1, hi=1 << 16)
-    noise: str = option("normal", "str", "prior of z", choices=NOISE)
+    noise: str = option("normal", "str", "prior of z (uniform: U[-1, 1))", choices=NOISE)
     seed: int = option(0, "int", "the run's seed (every random stream derives from it)", lo=0,
                        hi=2**63 - 1)
     eval_every: int = option(250, "int", "iterations between evaluations", lo=1, hi=10**9)

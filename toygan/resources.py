@@ -27,7 +27,7 @@ BASELINE_BYTES = 200 * 2**20  # Python, NumPy, SciPy, matplotlib
 PARAMETER_COPIES = 8  # params, grads, two optimiser moments, last good, checkpoint, spares
 ACTIVATION_COPIES = 6  # pre-activation, output, mask, backward buffers
 SURFACE_POINTS = 160 * 160  # the discriminator plot's grid
-METRIC_CHUNK = 1024  # rows of the chunked pairwise distances (toygan.metrics)
+METRIC_CHUNK = 1024  # rows of the chunked pairwise distances (toygan.core.metrics)
 RECORD_BYTES = 8 * 2**10  # one evaluation's metrics record, as Python objects
 
 

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from .cli import CommandParser, UsageError, fail, os_error_text
+from .cli import CommandParser, UsageError, fail, options_markdown, os_error_text
 from .config import Config, ConfigError, check_field, cli_name
 from .core.distributions import PRESETS
 from .gan.factory import resolve
@@ -83,12 +83,16 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = Config()
     for f in Config.options():  # every option is declared once, in Config
         meta = f.metadata
-        kwargs = {"help": f"{meta['help']} (default {getattr(defaults, f.name)})"}
+        default = getattr(defaults, f.name)
+        if isinstance(default, list):
+            default = ",".join(map(str, default))
+        kwargs = {"help": f"{meta['help']} (default {default})"}
         if meta["choices"]:
             kwargs["choices"] = list(meta["choices"])
         elif _option_type(meta["kind"]):
             kwargs["type"] = _option_type(meta["kind"])
-        p.add_argument(cli_name(f.name), dest=f.name, **kwargs)
+        action = p.add_argument(cli_name(f.name), dest=f.name, **kwargs)
+        action.shown_default, action.plain_help = default, meta["help"]
     p.add_argument("--population", type=int, metavar="N", help="train N GANs in lockstep "
                    "(per grid cell; seeds seed..seed+N-1; numpy backend unless --backend emu "
                    "or cuda); writes per-member metrics, a table per cell and figures")
@@ -98,14 +102,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=_path, help="take options from a JSON file (a run's "
                    "config.json reproduces the run); options given here override it")
     p.add_argument("--out", type=_path, help="run directory (default runs/<preset>-<time>)")
-    p.add_argument("--resume", type=_path, metavar="RUN_DIR", help="continue a run from its "
-                   "checkpoint (--steps may be raised)")
+    p.add_argument("--resume", type=_path, metavar="RUN_DIR", help="continue a run (or a "
+                   "population) from its checkpoint, bit for bit; only --steps, --eval-every, "
+                   "--expensive-every, --snapshot-samples, --backend and --kernels may change")
     p.add_argument("--overwrite", action="store_true", help="replace a run already in --out "
                    "(the old run is kept until the new one has written its first checkpoint)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
     p.add_argument("--gif", action="store_true", help="also write training.gif, an "
                    "animation of G's samples (python -m toygan.plot RUN_DIR --gif later)")
     p.add_argument("--quiet", action="store_true", help="no progress, only errors")
+    # The README's option table, generated from this parser (and so from Config).
+    p.add_argument("--options-markdown", action="store_true", help=argparse.SUPPRESS)
     return p
 
 
@@ -288,6 +295,9 @@ def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        if args.options_markdown:
+            print(options_markdown(parser), end="")
+            return 0
         make_trainer, run_dir, replaced = _setup(args)
     except (UsageError, ConfigError, CheckpointError, RunFileError) as err:
         return fail("run", str(err))

@@ -1,6 +1,6 @@
 """`python -m toygan.sweep SPEC.json`: a grid of configurations x seeds, as single runs,
 executed by local processes or a Dask distributed cluster, resumable, summarised like a
-population (toygan.population's table per cell and figures).
+population (toygan.training.tables: the table per cell; the population figures).
 
 SPEC.json:
     {"preset": "mixture8",                         # or "mixture": {...}

@@ -2,7 +2,7 @@
 
 Every check draws fixed, seeded random mixtures (1-3 components, means in [-4, 4], stds in
 [0.05, 2], weights in [0.1, 1]) and measures one statement of Goodfellow et al. (2014) with
-the quadrature of `toygan.theory`. `quick` uses fewer cases (all quick checks together run
+the quadrature of `toygan.core.theory`. `quick` uses fewer cases (all quick checks together run
 in well under 20 s); the full run uses more. The helpers below are the single home of each
 computation: the tests in `proofs/` call them and add property tests on top.
 """
@@ -335,10 +335,7 @@ def check_prop2_descent(quick: bool, out_dir: Path | None = None) -> ClaimResult
     final = float(jsd[-1])
     figures = []
     if out_dir is not None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from ..figures.style import plt, save_figure  # matplotlib only when drawing
 
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -348,8 +345,7 @@ def check_prop2_descent(quick: bool, out_dir: Path | None = None) -> ClaimResult
         ax.set_ylabel("JSD(p_data || p_g) [nats]")
         ax.set_title("Prop. 2: functional descent of C on a discretised p_g")
         fig.tight_layout()
-        fig.savefig(out_dir / "prop2_jsd.png", dpi=100)
-        plt.close(fig)
+        save_figure(fig, out_dir / "prop2_jsd.png")
         figures.append("prop2_jsd.png")
     return _result("prop2_descent", "Prop. 2",
                    "Gradient steps on p_g (D = D* each step) drive p_g to p_data",

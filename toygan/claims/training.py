@@ -136,10 +136,7 @@ def train_discriminator(
 
 def plot_d_vs_dstar(run: Prop1Run, path: Path) -> Path:
     """Learned D against D* in 1-D, with p_data and p_g."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..figures.style import plt, save_figure  # matplotlib only when drawing
 
     lo = min(run.p_data.bounds(4.0)[0][0], run.p_g.bounds(4.0)[0][0])
     hi = max(run.p_data.bounds(4.0)[1][0], run.p_g.bounds(4.0)[1][0])
@@ -156,9 +153,7 @@ def plot_d_vs_dstar(run: Prop1Run, path: Path) -> Path:
     ax.set_title(f"Prop. 1: learned D vs D* (weighted mean |D - D*| = {run.mae[-1]:.4f})")
     ax.legend(loc="upper left", fontsize=10)
     ax.grid(alpha=0.3)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def _check_prop1(dim: int, quick: bool, out_dir: Path | None) -> ClaimResult:
@@ -245,10 +240,7 @@ def figure1(snapshots: list[Snapshot], p_data: GaussianMixture, path: Path) -> P
     """The paper's Figure 1 panels: p_data (black dotted), p_g (green solid, KDE of G's
     samples), D (blue dashed), D* from p_data and that KDE (thin), and x = G(z) drawn as
     lines from the z axis (below) to the x axis."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..figures.style import plt, save_figure  # matplotlib only when drawing
 
     n = len(snapshots)
     fig, axes = plt.subplots(1, n, figsize=(4.6 * n, 5.2), squeeze=False)
@@ -283,9 +275,7 @@ def figure1(snapshots: list[Snapshot], p_data: GaussianMixture, path: Path) -> P
     axes[0][0].legend(loc="upper left", fontsize=10)
     fig.suptitle("Figure 1: GAN training on N(4, 0.5^2) with uniform noise", fontsize=15)
     fig.tight_layout()
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def figure1_measure(snap: Snapshot, p_data: GaussianMixture) -> float:

@@ -14,7 +14,7 @@ OPTIMIZERS = ("sgd", "adam", "rmsprop")
 
 
 class Optimizer:
-    """`lr` is one rate, or one per member ((P,) values: toygan.population); then `steps`
+    """`lr` is one rate, or one per member ((P,) values: toygan.gan.populations); then `steps`
     counts each member's updates, so members may take different numbers of steps."""
 
     def __init__(self, params: np.ndarray, grads: np.ndarray, lr) -> None:

@@ -4,7 +4,7 @@ through the fiber emulator (kernels/emu.h) built with the host C++ compiler.
 Both modules have the same `launch(name, grid, block, args)`: `args` are arrays (NumPy for
 the emulator, CuPy on a GPU) and NumPy scalars whose dtype is the C type of the kernel's
 parameter (np.int32 for int, np.uint32 for unsigned, the module's float type for real).
-Launch geometry is not computed here but in `toygan.ops`, the one place both use.
+Launch geometry is not computed here but in `toygan.device.geometry`, the one place both use.
 
 A module is compiled once per float type (float32, or float64 with -DTOYGAN_DOUBLE). The
 emulator's shared library is cached under $TOYGAN_CACHE (default ~/.cache/toygan), named

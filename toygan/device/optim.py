@@ -10,7 +10,7 @@ from .arrays import Device
 
 
 class DeviceOptimizer:
-    """toygan.optim's rules as one kernel launch over a network's flat buffer.
+    """toygan.core.optim's rules as one kernel launch over a network's flat buffer.
 
     The host optimiser of the same name validates the settings and supplies the
     hyperparameters and the state's names, so checkpoints have the numpy backend's layout.

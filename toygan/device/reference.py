@@ -1,8 +1,8 @@
 """NumPy references of the CUDA kernels in kernels/: one function per kernel, same name,
-same arguments as the kernel's wrapper in `toygan.ops`, writing into the same outputs.
+same arguments as the kernel's wrapper in `toygan.device.ops`, writing into the same outputs.
 
 They are the specification the kernels are tested against (tests/test_kernels.py) and a
-backend of their own: `toygan.engine` runs on this module or on `ops.KernelOps`
+backend of their own: `toygan.gan.device_gan` runs on this module or on `ops.KernelOps`
 interchangeably, which is how one training step is compared across numpy, emu and cuda.
 Shapes are those documented at the top of each .cu file; `act` is an activation name
 (`ops.ACTIVATION_CODES`), `loss` a loss name (`ops.LOSS_CODES`). Arithmetic is done in the

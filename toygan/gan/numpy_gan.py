@@ -118,7 +118,7 @@ class GAN(NumpyNetworks):
         self.opt_d.step()
         if self.loss.clip:
             np.clip(self.D.params, -self.config.clip, self.config.clip, out=self.D.params)
-        self.step_values = value  # every member's loss (toygan.population reads them)
+        self.step_values = value  # every member's loss (toygan.gan.populations reads them)
         return float(value[0])
 
     def generator_step(self) -> float:

@@ -91,7 +91,7 @@ class PopulationGAN(GAN):
         loss_g[self.alive] = values[self.alive]
         return loss_d, loss_g
 
-    # train.GAN's steps return member 0's loss; step_values holds every member's.
+    # GAN's steps return member 0's loss; step_values holds every member's.
     def _discriminator_values(self) -> np.ndarray:
         self.discriminator_step()
         return np.asarray(self.step_values, dtype=np.float64).reshape(self.P)

@@ -15,16 +15,13 @@ from ..core.losses import GANLoss
 
 
 @runtime_checkable
-class GANStep(Protocol):
-    """One GAN: k D steps and one G step per `iteration()`, and what evaluation needs."""
+class EvaluatedGAN(Protocol):
+    """What an evaluation asks of a GAN (training.evaluation.evaluate_record): a single
+    run's GANStep, or one member of a population."""
 
     config: Config
     mixture: GaussianMixture
     loss: GANLoss
-    rng: dict[str, np.random.Generator]  # the run's NumPy streams (rng["eval"]: the eval sets)
-
-    def iteration(self) -> tuple[float, float]:
-        """One iteration of Algorithm 1; the last D loss and the G loss."""
 
     def generate(self, z: np.ndarray) -> np.ndarray:
         """G(z) for noise z of shape (1, n, noise_dim), as float64 (n, dim)."""
@@ -36,6 +33,16 @@ class GANStep(Protocol):
         """The norms of D's and G's last parameter gradients."""
 
     def parameters_finite(self) -> bool: ...
+
+
+@runtime_checkable
+class GANStep(EvaluatedGAN, Protocol):
+    """One GAN: k D steps and one G step per `iteration()`, its state, and evaluation."""
+
+    rng: dict[str, np.random.Generator]  # the run's NumPy streams (rng["eval"]: the eval sets)
+
+    def iteration(self) -> tuple[float, float]:
+        """One iteration of Algorithm 1; the last D loss and the G loss."""
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Everything a checkpoint needs to continue bit for bit."""
@@ -62,8 +69,8 @@ class PopulationStep(Protocol):
 
     def restore_member(self, i: int, snapshot: tuple[np.ndarray, np.ndarray]) -> None: ...
 
-    def member(self, i: int) -> GANStep:
-        """Member i as a one-member GANStep (evaluated by the single run's code)."""
+    def member(self, i: int) -> EvaluatedGAN:
+        """Member i, evaluated by the single run's code."""
 
     def state_dict(self) -> dict[str, np.ndarray]: ...
 

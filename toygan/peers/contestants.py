@@ -57,7 +57,7 @@ def _toygan_step(variant: str, batch: int):
 
 
 def _array_step(xp_name: str, batch: int):
-    """The plain step of toygan.array_peer on NumPy or CuPy."""
+    """The plain step of toygan.peers.array_peer on NumPy or CuPy."""
     config = workload(batch)
     if xp_name == "numpy":
         return ArrayGAN(config, resolve(config), np).iteration, HostClock()

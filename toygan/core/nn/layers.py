@@ -361,7 +361,7 @@ class Dropout(Layer):
         if self.rng is None:
             raise RuntimeError("Dropout in training mode needs an rng (MLP.set_rng)")
         self.mask = mask = self._buffer("mask", x.shape, x.dtype)
-        if isinstance(self.rng, list):  # one generator per member (toygan.population)
+        if isinstance(self.rng, list):  # one generator per member (toygan.gan.populations)
             keep = np.stack([r.random(x.shape[1:], dtype=x.dtype) for r in self.rng]) >= self.p
         else:
             keep = self.rng.random(x.shape, dtype=x.dtype) >= self.p
