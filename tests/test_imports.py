@@ -86,3 +86,14 @@ def test_from_package_import_module_is_an_edge_to_the_module(tmp_path):
     assert graph["toygan"] == {"toygan.core.maths"}
     assert graph["toygan.run"] == {"toygan.core", "toygan.core.maths"}
     assert imports.problems(graph) == []
+
+
+def test_a_bad_root_is_one_line_and_exit_2(tmp_path, capsys):
+    assert imports.main(["--root", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("toygan.imports: error: --root") and err.count("\n") == 1
+
+
+def test_the_installed_kernels_package_is_not_a_module_of_the_graph(tmp_path):
+    root = write_package(tmp_path, {"__init__.py": "", "kernels/__init__.py": ""})
+    assert set(imports.import_graph(root)) == {"toygan"}

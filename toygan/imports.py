@@ -15,11 +15,12 @@ Exit status 1 when the contract is broken (tests/test_imports.py runs this in CI
 
 from __future__ import annotations
 
-import argparse
 import ast
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+
+from .cli import CommandParser, UsageError, fail
 
 # Lowest first. A prefix names a subpackage (toygan.core covers toygan.core.nn.mlp) or a
 # module; the commands (run, plot, ...) and the package's __init__ are the top layer.
@@ -44,6 +45,8 @@ def module_files(root: Path) -> dict[str, Path]:
     modules = {}
     for path in sorted(package.rglob("*.py")):
         parts = path.relative_to(root).with_suffix("").parts
+        if parts[:2] == ("toygan", "kernels"):  # the CUDA sources, installed as a package
+            continue
         if parts[-1] == "__init__":
             parts = parts[:-1]
         modules[".".join(parts)] = path
@@ -189,14 +192,17 @@ def report(graph: dict[str, set[str]], edges: bool) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m toygan.imports", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CommandParser(prog="python -m toygan.imports",
+                           description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[1],
                         help="the directory that holds the toygan package (default: this one)")
     parser.add_argument("--edges", action="store_true", help="list every module's imports")
-    args = parser.parse_args(argv)
-    if not (args.root / "toygan").is_dir():
-        parser.error(f"--root {args.root}: no toygan package there")
+    try:
+        args = parser.parse_args(argv)
+        if not (args.root / "toygan").is_dir():
+            raise UsageError(f"--root {args.root}: no toygan package there")
+    except UsageError as err:
+        return fail("imports", str(err))
     graph = import_graph(args.root)
     print(report(graph, args.edges))
     try:
