@@ -1,19 +1,17 @@
 """Hand-written layers and MLPs with explicit backward passes, on a member axis."""
 
-from .layers import (
+from .activations import (
     ACTIVATIONS,
-    BatchNorm,
     Dropout,
     Identity,
-    Layer,
     LeakyReLU,
-    Linear,
     Maxout,
     ReLU,
     Sigmoid,
     Tanh,
     activation_layer,
 )
+from .layers import BatchNorm, Layer, Linear
 from .mlp import MLP
 
 __all__ = ["ACTIVATIONS", "BatchNorm", "Dropout", "Identity", "Layer", "LeakyReLU", "Linear",

@@ -8,13 +8,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .layers import (
-    BatchNorm,
-    Dropout,
-    Layer,
-    Linear,
-    activation_layer,
-)
+from .activations import Dropout, activation_layer
+from .layers import BatchNorm, Layer, Linear
 
 
 class MLP:
@@ -80,6 +75,7 @@ class MLP:
         self.n_params = sum(layer.n_params for layer in self.layers)
         self.params = np.zeros((population, self.n_params), dtype=self.dtype)
         self.grads = np.zeros_like(self.params)
+        self._own: dict[tuple, np.ndarray] = {}  # the MLP's own buffers, by shape
         self._bind()
 
     def _bind(self) -> None:
@@ -153,6 +149,58 @@ class MLP:
         if g is None:
             return None
         return g[None] if self.population == 1 else g
+
+    # ------------------------------------------------------------ second order
+    def second_order_unsupported(self) -> str | None:
+        """Why the second-order passes cannot run on this network, or None."""
+        if self.batchnorm:
+            return ("batch norm has no second-order pass (it couples a batch's samples; "
+                    "toygan puts it in generators only)")
+        return None
+
+    def input_gradient(self, x: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """grad_x of the network's (single) output at each point of x (P, n, sizes[0]):
+        one forward and one backward pass with output gradient `weights` (default 1), no
+        parameter gradients. Keeps the forward for `tangent` and `tangent_backward`."""
+        if self.sizes[-1] != 1:
+            raise ValueError("input_gradient needs a network with one output")
+        out = self.forward(x)
+        ones = self._ones(out.shape)
+        if weights is not None:
+            np.multiply(ones, weights, out=ones)
+        return self.backward(ones, input_grad=True, param_grads=False)
+
+    def _ones(self, shape: tuple) -> np.ndarray:
+        buf = self._own.get(shape)
+        if buf is None:
+            buf = self._own[shape] = np.empty(shape, dtype=self.dtype)
+        buf.fill(1)
+        return buf
+
+    def tangent(self, xdot: np.ndarray) -> np.ndarray:
+        """The forward-mode derivative of the last forward in input direction xdot (the
+        shape of that input): (P, n, sizes[-1]); at one output, <grad_x D(x_i), xdot_i>."""
+        reason = self.second_order_unsupported()
+        if reason:
+            raise ValueError(reason)
+        if xdot.dtype != self.dtype:
+            xdot = xdot.astype(self.dtype)
+        h = xdot[0] if self.population == 1 else xdot
+        for layer in self.layers:
+            h = layer.tangent(h)
+        return h[None] if self.population == 1 else h
+
+    def tangent_backward(self, grad_out: np.ndarray, grad_tangent: np.ndarray) -> None:
+        """Fill `grads` with the parameter gradient of sum(grad_out * output) +
+        sum(grad_tangent * tangent output), the last forward's and tangent's (the input
+        direction held fixed)."""
+        g = grad_out[0] if self.population == 1 else grad_out
+        gdot = grad_tangent[0] if self.population == 1 else grad_tangent
+        g, gdot = g.astype(self.dtype, copy=False), gdot.astype(self.dtype, copy=False)
+        for i in range(len(self.layers) - 1, -1, -1):
+            pair = self.layers[i].tangent_backward(g, gdot, input_grad=i > 0)
+            if pair is not None:
+                g, gdot = pair
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.forward(x)
