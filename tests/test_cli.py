@@ -150,6 +150,10 @@ BAD_INPUT = [
     (['{"means": [[0, 0]], "stds": [0.1, 0.2, 0.3]}'], "stds must be"),
     (["missing.json"], "mixture file not found"),
     ([], "give a preset"),
+    (["mixture8", "--penalty", "wgan-gp"], "wgan-gp is the penalty of the wasserstein critic"),
+    (["mixture8", "--penalty", "r1", "--gamma", "-1"], "--gamma must be a finite number > 0"),
+    (["mixture8", "--penalty", "r1", "--backend", "emu"], "numpy backend only"),
+    (["mixture8", "--update", "simultaneous", "--k", "2"], "give --k 1"),
 ]
 
 
@@ -205,3 +209,25 @@ def test_divergence_exits_3_through_the_real_command(tmp_path):
     assert json.loads((out / "summary.json").read_text())["diverged"] is True
     with np.load(out / "checkpoint.npz", allow_pickle=False) as data:
         assert np.isfinite(data["g_params"]).all() and np.isfinite(data["d_params"]).all()
+
+
+def test_resume_refuses_an_out_directory(tmp_path, capsys, finished_run):
+    assert main(["--resume", str(finished_run), "--out", str(tmp_path / "zz")]) == 2
+    assert "--resume continues RUN_DIR in place" in capsys.readouterr().err
+    assert not (tmp_path / "zz").exists()
+
+
+def test_an_emulator_that_cannot_be_built_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
+    monkeypatch.setenv("TOYGAN_CACHE", str(tmp_path / "cache"))
+    from toygan.device import launch
+
+    launch.load_module.cache_clear()
+    try:
+        out = tmp_path / "run"
+        assert main(["mixture8", *TINY, "--backend", "emu", "--out", str(out), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert "needs a C++ compiler" in err and err.count("\n") == 1, err
+        assert not out.exists()
+    finally:
+        launch.load_module.cache_clear()

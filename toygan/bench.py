@@ -56,7 +56,9 @@ from .device import launch
 from .peers.contestants import (  # noqa: F401 (the bench's contestants, from here too)
     CONTESTANTS,
     POPULATION_MEMBERS,
+    TOYGAN_VARIANTS,
     available,
+    contestant_config,
     measure,
     workload,
 )
@@ -79,7 +81,10 @@ def flops_per_iteration(config: Config, dim: int = 2) -> int:
     D step: G forward (m), D forward and backward on 2m (weight gradients of every layer,
     input gradients of every layer but the first). G step: G forward (m), D forward (m),
     D's input gradients of every layer (no weight gradients), G's weight gradients and its
-    input gradients but the first layer's. Elementwise work is not counted.
+    input gradients but the first layer's. A gradient penalty adds to each D step, on its m
+    penalised points: D forward and its input gradient (every layer), the tangent forward
+    and the tangent backward (two weight gradients per layer, two input adjoints for every
+    layer but the first). Elementwise work is not counted.
     """
     m = config.batch
     g = [config.noise_dim, *config.hidden, dim]
@@ -89,6 +94,8 @@ def flops_per_iteration(config: Config, dim: int = 2) -> int:
     g_first, d_first = g[0] * g[1], d[0] * d[1]
     d_step = m * g_mm + 2 * m * d_mm * 2 + 2 * m * (d_mm - d_first)
     g_step = m * g_mm + m * d_mm + m * d_mm + m * g_mm + m * (g_mm - g_first)
+    if config.penalty != "none":
+        d_step += m * (7 * d_mm - 2 * d_first)
     return 2 * (config.k * d_step + g_step)
 
 
@@ -137,7 +144,8 @@ def run_bench(batches=BATCHES, contestants=CONTESTANTS, warmup: int = 20, repeat
                 median = float(np.median(rates))
                 row.update(min=rates[0], median=median, max=rates[-1],
                            ms_per_iteration=1e3 / median,
-                           flops=flops_per_iteration(workload(batch)))
+                           flops=flops_per_iteration(contestant_config(
+                               TOYGAN_VARIANTS.get(contestant, ""), batch)))
             rows.append(row)
     ceilings.append(matmul_ceiling())
     ceiling = max(ceilings)

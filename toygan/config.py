@@ -11,10 +11,12 @@ from .core.distributions import GaussianMixture, MixtureSpecError, resolve
 from .core.losses import LOSSES
 from .core.nn import ACTIVATIONS
 from .core.optim import OPTIMIZERS
+from .core.penalties import PENALTIES
 
 BACKENDS = ("auto", "numpy", "emu", "cuda")
 KERNELS = ("auto", "fused", "per-op")
 NOISE = ("normal", "uniform")
+UPDATES = ("alternating", "simultaneous", "extragradient", "optimistic")
 
 
 class ConfigError(ValueError):
@@ -91,6 +93,22 @@ class Config:
                                   "only", lo=0, hi=10**9)
     snapshot_samples: int = option(500, "int", "G samples kept per evaluation for the "
                                    "snapshot grid and GIF; 0: none", lo=0, hi=10**7)
+    # Convergence (Mescheder et al. 2018): a gradient penalty on D and the update scheme.
+    penalty: str = option("none", "str", "gradient penalty on D: r1 (gamma/2 E_data "
+                          "|grad_x D|^2, Mescheder et al. 2018), r2 (the same on G's "
+                          "samples), wgan-gp (gamma E(|grad_x D| - 1)^2 at interpolates; "
+                          "wasserstein loss, no weight clipping); numpy backend",
+                          choices=PENALTIES)
+    gamma: float = option(1.0, "float", "the penalty's weight (gamma of R1/R2; lambda of "
+                          "WGAN-GP, 10 in Gulrajani et al. 2017)", lo=0, lo_open=True,
+                          hi=1e6)
+    update: str = option("alternating", "str", "how G and D update: alternating "
+                         "(Algorithm 1: k D steps, then G against the new D), simultaneous "
+                         "(both from the same point), extragradient (a simultaneous "
+                         "look-ahead step, then both update from the start with the "
+                         "look-ahead's gradients), optimistic (simultaneous, the optimiser "
+                         "fed 2 g_t - g_(t-1)); all but alternating need k = 1; numpy "
+                         "backend", choices=UPDATES)
     # Architecture options for published protocols (toygan.reproduce); numpy backend only
     # where the kernels lack the layer (batch norm, packing).
     d_hidden: list[int] | None = option(None, "widths-or-none", "D's hidden widths when they "
@@ -130,9 +148,22 @@ class Config:
         except MixtureSpecError as err:
             raise ConfigError(str(err)) from None
         check_trainable(mixture)
-        need(self.backend in ("auto", "numpy") or not self.host_only,
+        kernels = self.backend in ("emu", "cuda")
+        need(not kernels or (self.penalty == "none" and self.update == "alternating"),
+             "gradient penalties and update schemes other than alternating run on the "
+             "numpy backend only (the kernels have no second-order passes yet); use "
+             "--backend numpy")
+        need(not kernels or not (self.g_batchnorm or self.pack > 1),
              "batch norm in G and packing (pack > 1) run on the numpy backend only; "
              "use --backend numpy")
+        need(self.penalty != "wgan-gp" or self.loss == "wasserstein",
+             f"--penalty wgan-gp is the penalty of the wasserstein critic (it replaces "
+             f"weight clipping), not of --loss {self.loss}; use r1 or r2")
+        need(self.penalty not in ("r1", "r2") or self.loss != "wasserstein",
+             f"--penalty {self.penalty} is a penalty of the GAN losses (minimax, "
+             "nonsaturating, least_squares); the wasserstein critic takes wgan-gp")
+        need(self.update == "alternating" or self.k == 1,
+             f"--update {self.update} updates G and D once each per iteration: give --k 1")
         need(self.kernels != "fused" or self.backend in ("emu", "cuda"),
              "--kernels fused runs on the kernel backends: use --backend cuda (a GPU) or "
              "emu (the kernels emulated on the CPU)")
@@ -140,8 +171,9 @@ class Config:
 
     @property
     def host_only(self) -> bool:
-        """Whether the networks have layers only the numpy backend runs."""
-        return self.g_batchnorm or self.pack > 1
+        """Whether the run needs the numpy backend (layers or steps the kernels lack)."""
+        return (self.g_batchnorm or self.pack > 1 or self.penalty != "none"
+                or self.update != "alternating")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -17,6 +17,7 @@ from pathlib import Path
 from .cli import CommandParser, UsageError, fail, options_markdown, os_error_text
 from .config import Config, ConfigError, check_field, cli_name
 from .core.distributions import PRESETS
+from .device.launch import KernelError
 from .gan.factory import resolve
 from .gan.networks import CheckpointError
 from .interrupts import Interrupted
@@ -37,7 +38,7 @@ from .runfiles import (
     remove_empty_dirs,
     safe_name,
 )
-from .training.grid import member_configs, parse_grid
+from .training.grid import GRID_KEYS, member_configs, parse_grid
 from .training.population_trainer import PopulationTrainer
 from .training.tables import format_table
 from .training.trainer import Diverged, Trainer
@@ -98,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "or cuda); writes per-member metrics, a table per cell and figures")
     p.add_argument("--grid", metavar="SPEC", help="hyperparameters that differ between "
                    "members: 'lr_d=1e-4,3e-4 k=1,5' or a JSON object/file of lists (keys: "
-                   "lr_d, lr_g, k, seed)")
+                   f"{', '.join(GRID_KEYS)})")
     p.add_argument("--config", type=_path, help="take options from a JSON file (a run's "
                    "config.json reproduces the run); options given here override it")
     p.add_argument("--out", type=_path, help="run directory (default runs/<preset>-<time>)")
@@ -258,6 +259,9 @@ def _setup(args: argparse.Namespace):
                               "give no preset or --config with it")
         if args.overwrite:
             raise ConfigError("--overwrite replaces a run; --resume continues one: give one")
+        if args.out is not None:
+            raise ConfigError("--resume continues RUN_DIR in place; --out names a new run's "
+                              "directory: give one")
         if not args.resume.is_dir():
             raise ConfigError(f"{args.resume} is not a run directory: nothing to resume")
         overrides = {k: getattr(args, k) for k in OPTION_KEYS if getattr(args, k) is not None}
@@ -349,7 +353,7 @@ def _train(args, make_trainer, run_dir: Path, replaced: tuple, created: list[Pat
                 return summary
             return _finish_population(summary, args, run_dir)
         return _train_single(trainer, args, run_dir)
-    except (ConfigError, CheckpointError, RunFileError) as err:
+    except (ConfigError, CheckpointError, RunFileError, KernelError) as err:
         if not proven[0]:
             undo()
         return fail("run", str(err))
@@ -370,13 +374,20 @@ def _train(args, make_trainer, run_dir: Path, replaced: tuple, created: list[Pat
         raise
 
 
+def _scheme(config: Config) -> str:
+    """The penalty and update scheme for the run header, where they are not the default."""
+    parts = [f"penalty {config.penalty} gamma={config.gamma:g}"] * (config.penalty != "none")
+    parts += [f"{config.update} updates"] * (config.update != "alternating")
+    return "".join(f"{p}, " for p in parts)
+
+
 def _train_single(trainer: Trainer, args: argparse.Namespace, run_dir: Path) -> int:
     config = trainer.config
     if not args.quiet:
         print(f"toygan: {config.preset} ({trainer.mixture.n_components} modes, "
               f"{trainer.mixture.dim}-D), loss {config.loss}, k={config.k}, "
               f"{config.optimizer} lr_d={config.lr_d:g} lr_g={config.lr_g:g}, "
-              f"batch {config.batch}, steps {trainer.step}->{config.steps}, "
+              f"{_scheme(config)}batch {config.batch}, steps {trainer.step}->{config.steps}, "
               f"backend {config.backend}{_kernel_path(trainer)} -> {run_dir}",
               file=sys.stderr)
     code = 0

@@ -33,9 +33,10 @@ from .runfiles import RunLock, RunLockedError, atomic_write_text, missing_dirs, 
 # ------------------------------------------------------------------ claims
 def all_claims() -> list[Claim]:
     from .claims.analytic import CLAIMS as ANALYTIC
+    from .claims.dirac import CLAIMS as DIRAC
     from .claims.training import CLAIMS as TRAINING
 
-    return [*ANALYTIC, *TRAINING]
+    return [*ANALYTIC, *TRAINING, *DIRAC]
 
 
 def _figure(value: float) -> str:

@@ -11,7 +11,8 @@ from toygan import bench
 from toygan.config import Config
 
 
-def test_flops_per_iteration_counts_the_products_the_engine_runs(monkeypatch):
+@pytest.mark.parametrize("penalty", ["none", "r1"])
+def test_flops_per_iteration_counts_the_products_the_engine_runs(monkeypatch, penalty):
     # Count the multiply-adds of every np.matmul (and of the outer products that replace
     # gemm with inner size 1) during one real iteration of the numpy engine.
     import numpy as np
@@ -20,6 +21,7 @@ def test_flops_per_iteration_counts_the_products_the_engine_runs(monkeypatch):
     from toygan.gan.numpy_gan import GAN
 
     config = bench.workload(64)
+    config.penalty = penalty
     gan = GAN(config, config.validate())
     gan.iteration()
     counted = []

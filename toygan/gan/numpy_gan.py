@@ -18,8 +18,10 @@ from ..core.distributions import GaussianMixture
 from ..core.losses import GANLoss, get_loss
 from ..core.nn import MLP
 from ..core.optim import make_optimizer
+from ..core.penalties import penalty_gradient
 from .networks import CheckpointError, build_networks, restore_networks
 from .streams import TRAINING_STREAMS, draw_noise, random_streams
+from .updates import UPDATES
 
 
 class NumpyNetworks:
@@ -80,6 +82,8 @@ class GAN(NumpyNetworks):
             self.D.set_rng([r["dropout"] for r in self.rngs])
             lr_g = np.array([c.lr_g for c in members])
             lr_d = np.array([c.lr_d for c in members])
+        # The penalty's weight, one per member (a population's grid may vary it).
+        self.gamma = np.array([c.gamma for c in (members or [config])])
         beta1 = config.adam_beta1
         self.opt_g = make_optimizer(config.optimizer, self.G.params, self.G.grads, lr_g, beta1)
         self.opt_d = make_optimizer(config.optimizer, self.D.params, self.D.grads, lr_d, beta1)
@@ -91,6 +95,14 @@ class GAN(NumpyNetworks):
         self.d_input = np.zeros((self.P, 2 * m, dim * pack), dtype=dtype)
         self.d_grad = np.empty((self.P, 2 * m, 1), dtype=dtype)
         self.noise_shape = (self.P, m * pack, config.noise_dim)
+        self.penalty_values = np.zeros(self.P)  # the last D step's penalty, per member
+        if config.penalty != "none":
+            reason = self.D.second_order_unsupported()
+            if reason:
+                raise ValueError(f"--penalty {config.penalty}: {reason}")
+            self.loss_grads = np.empty_like(self.D.grads)
+            self.interpolates = np.empty((self.P, m, dim * pack), dtype=dtype)
+        self.update = UPDATES[config.update](self)
 
     # ------------------------------------------------------------- the step
     def draw_noise(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
@@ -106,7 +118,24 @@ class GAN(NumpyNetworks):
         """A minibatch of G's noise, (P, m * pack, noise_dim)."""
         return self.draw_noise(self.noise_shape, self.rng["noise"])
 
+    def interpolation_weights(self) -> np.ndarray:
+        """WGAN-GP's mixing weights, U[0, 1) per point, (P, m, 1): from the data stream,
+        after the minibatch."""
+        shape = (self.P, self.config.batch, 1)
+        return self.rng["data"].random(shape, dtype=self.d_input.dtype)
+
     def discriminator_step(self) -> float:
+        value = self.discriminator_gradients()
+        self.apply_discriminator()
+        return value
+
+    def generator_step(self) -> float:
+        value = self.generator_gradients()
+        self.opt_g.step()
+        return value
+
+    def discriminator_gradients(self) -> float:
+        """D's loss (and penalty) gradient on a fresh minibatch, in D.grads; no update."""
         m = self.config.batch
         self.d_input[:, :m] = self.sample_real()
         self.d_input[:, m:] = self._packed(self.G.forward(self.training_noise()))
@@ -115,19 +144,42 @@ class GAN(NumpyNetworks):
         self.d_grad[:, :m] = grad_real
         self.d_grad[:, m:] = grad_fake
         self.D.backward(self.d_grad, input_grad=False)
-        self.opt_d.step()
-        if self.loss.clip:
-            np.clip(self.D.params, -self.config.clip, self.config.clip, out=self.D.params)
+        if self.config.penalty != "none":
+            self._add_penalty(m)
         self.step_values = value  # every member's loss (toygan.gan.populations reads them)
         return float(value[0])
 
-    def generator_step(self) -> float:
+    def _add_penalty(self, m: int) -> None:
+        """D.grads += the penalty's gradient (toygan.core.penalties), on real samples (R1),
+        generated ones (R2) or interpolates of the two (WGAN-GP)."""
+        kind = self.config.penalty
+        real, fake = self.d_input[:, :m], self.d_input[:, m:]
+        if kind == "r1":
+            points = real
+        elif kind == "r2":
+            points = fake
+        else:
+            eps = self.interpolation_weights()
+            np.subtract(real, fake, out=self.interpolates)
+            self.interpolates *= eps
+            self.interpolates += fake
+            points = self.interpolates
+        np.copyto(self.loss_grads, self.D.grads)
+        self.penalty_values = penalty_gradient(self.D, points, kind, self.gamma)
+        self.D.grads += self.loss_grads
+
+    def apply_discriminator(self) -> None:
+        self.opt_d.step()
+        if self.loss.clip and self.config.penalty == "none":  # WGAN-GP replaces clipping
+            np.clip(self.D.params, -self.config.clip, self.config.clip, out=self.D.params)
+
+    def generator_gradients(self) -> float:
+        """G's loss gradient against the current D, in G.grads (D.grads untouched)."""
         fake = self.G.forward(self.training_noise())
         logits = self.D.forward(self._packed(fake))
         value, grad = self.loss.generator(logits)
         grad_fake = self.D.backward(grad, input_grad=True, param_grads=False)
         self.G.backward(grad_fake.reshape(fake.shape), input_grad=False)
-        self.opt_g.step()
         self.step_values = value
         return float(value[0])
 
@@ -136,10 +188,9 @@ class GAN(NumpyNetworks):
         return x.reshape(x.shape[0], x.shape[1] // self.pack, -1)
 
     def iteration(self) -> tuple[float, float]:
-        """One iteration of Algorithm 1; returns (last D loss, G loss)."""
-        for _ in range(self.config.k):
-            loss_d = self.discriminator_step()
-        return loss_d, self.generator_step()
+        """One iteration (Algorithm 1's alternating updates, or config.update's scheme);
+        returns (last D loss, G loss)."""
+        return self.update.iteration()
 
     # ---------------------------------------------------------- state
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -149,6 +200,7 @@ class GAN(NumpyNetworks):
                 state[f"{prefix}.{key}"] = np.array(value, copy=True)
         for name in TRAINING_STREAMS:
             state[f"rng.{name}"] = np.array(json.dumps(self.rng[name].bit_generator.state))
+        state.update(self.update.state_dict())
         return state
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
@@ -160,3 +212,4 @@ class GAN(NumpyNetworks):
         restore_networks(state, self, np.copyto)
         for name in TRAINING_STREAMS:
             self.rng[name].bit_generator.state = json.loads(str(state[f"rng.{name}"]))
+        self.update.load_state_dict(state)

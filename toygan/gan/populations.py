@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..config import Config
+from ..config import Config, ConfigError
 from ..core.distributions import GaussianMixture
 from ..core.losses import get_loss
 from ..core.nn import MLP
@@ -35,6 +35,9 @@ class PopulationGAN(GAN):
     doc for what makes member i equal to the single run of its configuration)."""
 
     def __init__(self, configs: list[Config], mixture: GaussianMixture) -> None:
+        if configs[0].update != "alternating":
+            raise ConfigError(f"--update {configs[0].update}: a population trains with "
+                              "alternating updates only; train single runs (or a sweep)")
         super().__init__(configs[0], mixture, members=configs)
         self.configs = configs
         self.k = np.array([c.k for c in configs])
@@ -49,6 +52,12 @@ class PopulationGAN(GAN):
             self.d_input[i, :m] = self.mixture.sample(m * self.pack, self.rngs[i]["data"]
                                                       ).reshape(m, -1)
         return self.d_input[:, :m]
+
+    def interpolation_weights(self) -> np.ndarray:
+        weights = np.zeros((self.P, self.config.batch, 1), dtype=self.d_input.dtype)
+        for i in np.flatnonzero(self._active):
+            weights[i] = self.rngs[i]["data"].random(weights.shape[1:], dtype=weights.dtype)
+        return weights
 
     def training_noise(self) -> np.ndarray:
         shape = (1, *self.noise.shape[1:])

@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 
+from ..config import Config
 from ..device import launch
 from ..gan.factory import make_gan, make_population_gan, resolve
 from ..training.grid import member_configs
@@ -18,12 +19,15 @@ from .clocks import CupyClock, HostClock
 from .torch_peer import torch_step
 from .workload import workload
 
-CONTESTANTS = ("toygan-numpy", "toygan-population", "numpy-plain", "torch-cpu-eager",
-               "torch-cpu-compile", "toygan-cuda-fused", "toygan-cuda-graph",
+CONTESTANTS = ("toygan-numpy", "toygan-numpy-r1", "toygan-population", "numpy-plain",
+               "torch-cpu-eager", "torch-cpu-compile", "toygan-cuda-fused", "toygan-cuda-graph",
                "toygan-cuda-per-op", "toygan-cuda-population", "cupy-cublas",
                "torch-cuda-eager", "torch-cuda-graphs", "torch-cuda-compile")
 
-TOYGAN_VARIANTS = {"toygan-numpy": "numpy", "toygan-cuda-fused": "fused",
+# toygan-numpy-r1: the same step with the R1 penalty (gamma 1): what a penalised D step
+# costs through the second-order passes, against toygan-numpy in the same run.
+TOYGAN_VARIANTS = {"toygan-numpy": "numpy", "toygan-numpy-r1": "numpy-r1",
+                   "toygan-cuda-fused": "fused",
                    "toygan-cuda-graph": "graph", "toygan-cuda-per-op": "per-op"}
 ARRAY_PEERS = {"numpy-plain": "numpy", "cupy-cublas": "cupy"}
 # GANs trained in lockstep: toygan-population (CPU) and toygan-cuda-population (GPU, the
@@ -32,11 +36,20 @@ POPULATION_MEMBERS = {"toygan-population": 64, "toygan-cuda-population": 1024}
 MEASURE_TIMEOUT_S = 600  # one contestant at one batch size
 
 
-def _toygan_step(variant: str, batch: int):
-    """toygan's iteration: `numpy`, or on the GPU `fused`, `per-op` or `graph` (the fused
-    iteration captured once on a side stream and replayed)."""
+def contestant_config(variant: str, batch: int) -> Config:
+    """The workload as a toygan variant runs it (numpy-r1: with the R1 penalty)."""
     config = workload(batch)
-    if variant == "numpy":
+    if variant == "numpy-r1":
+        config.penalty = "r1"
+    return config
+
+
+def _toygan_step(variant: str, batch: int):
+    """toygan's iteration: `numpy` (`numpy-r1`: with the R1 penalty), or on the GPU
+    `fused`, `per-op` or `graph` (the fused iteration captured once on a side stream and
+    replayed)."""
+    config = contestant_config(variant, batch)
+    if variant in ("numpy", "numpy-r1"):
         return make_gan(config, resolve(config)).iteration, HostClock()
     config.backend = "cuda"
     config.kernels = "per-op" if variant == "per-op" else "fused"

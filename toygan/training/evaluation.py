@@ -53,6 +53,8 @@ def evaluate_record(gan, mixture: GaussianMixture, config: Config, sets: EvalSet
     record["d_real"] = float(gan.discriminate(packs(sets.real, config.pack)).mean())
     record["d_fake"] = float(gan.discriminate(packs(fake, config.pack)).mean())
     record["grad_norm_d"], record["grad_norm_g"] = gan.grad_norms()
+    if config.penalty != "none" and hasattr(gan, "penalty_values"):
+        record["penalty"] = float(gan.penalty_values[0])  # the last D step's
     # D* compares D with p_data / (p_data + p_g) point by point: a packed D has no
     # value at a single point.
     pointwise = gan.loss.output_is_probability and config.pack == 1

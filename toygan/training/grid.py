@@ -11,7 +11,7 @@ from ..config import Config, ConfigError
 
 # Options a grid may vary: they change neither shapes nor code paths, so members of
 # different cells still run in one lockstep batch.
-GRID_KEYS = {"lr_d": float, "lr_g": float, "k": int, "seed": int}
+GRID_KEYS = {"lr_d": float, "lr_g": float, "k": int, "seed": int, "gamma": float}
 MAX_MEMBERS = 65_535  # members ride on one grid dimension of a kernel launch
 
 
