@@ -259,17 +259,21 @@ def _setup(args: argparse.Namespace):
                               "give no preset or --config with it")
         if args.overwrite:
             raise ConfigError("--overwrite replaces a run; --resume continues one: give one")
-        if args.out is not None:
-            raise ConfigError("--resume continues RUN_DIR in place; --out names a new run's "
-                              "directory: give one")
         if not args.resume.is_dir():
             raise ConfigError(f"{args.resume} is not a run directory: nothing to resume")
         overrides = {k: getattr(args, k) for k in OPTION_KEYS if getattr(args, k) is not None}
         for key, value in overrides.items():  # the same checks as a new run's options
             check_field(Config.field(key), value)
-        if (args.resume / "members.json").is_file():
-            return (lambda: PopulationTrainer.resume(args.resume, overrides)), args.resume, ()
-        return (lambda: Trainer.resume(args.resume, overrides)), args.resume, ()
+        kind = PopulationTrainer if (args.resume / "members.json").is_file() else Trainer
+
+        def resume():
+            trainer = kind.resume(args.resume, overrides)  # the run's own problems first
+            if args.out is not None:  # it used to be ignored silently
+                raise ConfigError("--resume continues RUN_DIR in place; --out names a new "
+                                  "run's directory: give one")
+            return trainer
+
+        return resume, args.resume, ()
     if args.preset is None and args.config is None:
         raise ConfigError("give a preset (e.g. mixture8) or --config FILE")
     config = _make_config(args)

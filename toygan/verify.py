@@ -34,9 +34,10 @@ from .runfiles import RunLock, RunLockedError, atomic_write_text, missing_dirs, 
 def all_claims() -> list[Claim]:
     from .claims.analytic import CLAIMS as ANALYTIC
     from .claims.dirac import CLAIMS as DIRAC
+    from .claims.fgan import CLAIMS as BEYOND
     from .claims.training import CLAIMS as TRAINING
 
-    return [*ANALYTIC, *TRAINING, *DIRAC]
+    return [*ANALYTIC, *TRAINING, *DIRAC, *BEYOND]
 
 
 def _figure(value: float) -> str:

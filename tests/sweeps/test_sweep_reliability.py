@@ -226,6 +226,10 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds workers in /proc")
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
 def test_the_workers_of_a_stopped_sweep_end_and_a_rerun_completes(tmp_path, signum):
@@ -236,9 +240,12 @@ def test_the_workers_of_a_stopped_sweep_end_and_a_rerun_completes(tmp_path, sign
         [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
     log = tmp_path / "stderr.txt"
     with log.open("w") as stderr_file:
+        # SIGINT at its default in the sweep: a test process started in the background
+        # by a non-interactive shell ignores it, and the sweep would inherit that.
         proc = subprocess.Popen([sys.executable, "-m", "toygan.sweep", str(path), "--out",
                                  str(out), "--workers", "2", "--no-plots"], cwd=tmp_path,
-                                env=env, stdout=subprocess.DEVNULL, stderr=stderr_file)
+                                env=env, stdout=subprocess.DEVNULL, stderr=stderr_file,
+                                preexec_fn=_default_sigint)
     workers: list[int] = []
     try:
         deadline = time.monotonic() + 60
@@ -252,7 +259,7 @@ def test_the_workers_of_a_stopped_sweep_end_and_a_rerun_completes(tmp_path, sign
         proc.wait(timeout=30)
         stderr = log.read_text()
         if signum == signal.SIGINT:
-            assert proc.returncode == sweep.EXIT_INTERRUPTED
+            assert proc.returncode == sweep.EXIT_INTERRUPTED, stderr
             assert stderr.splitlines()[-1].startswith("toygan.sweep: interrupted")
             assert "Traceback" not in stderr
         deadline = time.monotonic() + 5
