@@ -92,3 +92,17 @@ def test_every_f_gan_claim_holds_quick(tmp_path):
         result = claim.check(True, tmp_path)
         assert result.passed, f"{result.name}: {result.measured} ({result.details})"
     assert (tmp_path / "fgan_bound.png").is_file()
+
+
+def test_a_trained_critic_reaches_the_bound():
+    from toygan.claims.fgan_learned import check_learned
+
+    result = check_learned(True)
+    assert result.passed, result.details
+
+
+def test_a_clipped_wgan_critic_has_the_optimal_slope_sign():
+    from toygan.claims.fgan_learned import check_wgan_critic
+
+    result = check_wgan_critic(True)
+    assert result.passed, result.details

@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass, field
 
 from .core.distributions import GaussianMixture, MixtureSpecError, resolve
-from .core.losses import LOSSES
+from .core.losses import KERNEL_LOSSES, LOSSES
 from .core.nn import ACTIVATIONS
 from .core.optim import OPTIMIZERS
 from .core.penalties import PENALTIES
@@ -53,7 +53,8 @@ class Config:
     loss: str = option("nonsaturating", "str", "the GAN criterion: minimax (Algorithm "
                      "1: G minimises log(1 - D(G(z)))), nonsaturating (G maximises log "
                      "D(G(z))), wasserstein (a critic with weight clipping --clip), "
-                     "least_squares (LSGAN)", choices=tuple(LOSSES))
+                     "least_squares (LSGAN), fgan_* (the f-GAN saddle point of Nowozin et "
+                     "al. 2016 for that f-divergence; numpy backend)", choices=tuple(LOSSES))
     k: int = option(1, "int", "discriminator steps per iteration", lo=1, hi=10_000)
     steps: int = option(6000, "int", "training iterations", lo=0, hi=10**9)
     batch: int = option(256, "int", "minibatch size m", lo=1, hi=MAX_BATCH)
@@ -153,6 +154,9 @@ class Config:
              "gradient penalties and update schemes other than alternating run on the "
              "numpy backend only (the kernels have no second-order passes yet); use "
              "--backend numpy")
+        need(not kernels or self.loss in KERNEL_LOSSES,
+             f"--loss {self.loss} runs on the numpy backend only (the kernels implement "
+             f"{', '.join(KERNEL_LOSSES)}); use --backend numpy")
         need(not kernels or not (self.g_batchnorm or self.pack > 1),
              "batch norm in G and packing (pack > 1) run on the numpy backend only; "
              "use --backend numpy")
@@ -173,7 +177,7 @@ class Config:
     def host_only(self) -> bool:
         """Whether the run needs the numpy backend (layers or steps the kernels lack)."""
         return (self.g_batchnorm or self.pack > 1 or self.penalty != "none"
-                or self.update != "alternating")
+                or self.update != "alternating" or self.loss not in KERNEL_LOSSES)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from toygan.core.losses import LOSSES
+from toygan.core.losses import KERNEL_LOSSES
 from toygan.core.nn import ACTIVATIONS
 from toygan.core.optim import OPTIMIZERS
 from toygan.device import geometry
@@ -17,7 +17,7 @@ from toygan.device.launch import KERNEL_DIR
 def test_codes_cover_the_names_python_passes():
     kernel_activations = set(ACTIVATIONS) - {"maxout"}  # maxout: its own kernels
     assert set(geometry.ACTIVATION_CODES) == kernel_activations
-    assert set(geometry.LOSS_CODES) == set(LOSSES)
+    assert set(geometry.LOSS_CODES) == set(KERNEL_LOSSES)
     assert set(geometry.RULE_CODES) == set(OPTIMIZERS)
     for codes in (geometry.ACTIVATION_CODES, geometry.LOSS_CODES, geometry.RULE_CODES):
         assert len(set(codes.values())) == len(codes)  # a switch needs distinct codes

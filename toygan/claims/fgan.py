@@ -162,6 +162,7 @@ def check_lsgan(quick: bool, out_dir: Path | None = None) -> ClaimResult:
         for a, b in ((0.0, 1.0), (-1.0, 1.0)):
             dstar = max(dstar, *(lsgan_dstar_gap(p_d, p_g, a, b, d) for d in (0.1, -0.3)))
     err = max(identity, dstar)
+    figures = [] if out_dir is None else [draw_lsgan(Path(out_dir))]
     return _result("lsgan_chi2", "Mao et al. 2017, Prop. 1 and Thm. 1",
                    "D* = (b p_d + a p_g) / (p_d + p_g), and C(G) = ((a + b)/2 - c)^2 + ((b - a)"
                    "/2)^2 chi2(p_g || (p_d + p_g)/2): with b - c = 1, b - a = 2 this is the "
@@ -170,7 +171,7 @@ def check_lsgan(quick: bool, out_dir: Path | None = None) -> ClaimResult:
                    err, "<= 1e-9", err <= 1e-9,
                    f"max error of the D* excess (exactly quadratic in the perturbation) and of "
                    f"the identity for (a, b, c) in {CODINGS}; for the 0-1 coding the theorem's "
-                   f"2 C(G) = 2 chi2 is off by {min(zero_one):.3g} to {max(zero_one):.3g}")
+                   f"2 C(G) = 2 chi2 is off by {min(zero_one):.3g} to {max(zero_one):.3g}", figures)
 
 
 def ns_gradient_gap(p_d: GaussianMixture, p_g0: GaussianMixture, direction: np.ndarray,
@@ -213,13 +214,14 @@ def check_ns_gradient(quick: bool, out_dir: Path | None = None) -> ClaimResult:
         gaps.append(abs(lhs - rhs))
         sizes.append(abs(rhs))
     err = max(gaps)
+    figures = [] if out_dir is None else [draw_ns_gradient(Path(out_dir))]
     return _result("ns_gradient_kl_minus_2jsd", "Arjovsky & Bottou 2017, Thm. 2.5",
                    "with D = D* frozen, the gradient of E_{p_g}[-log D] is the gradient of "
                    "KL(p_g || p_d) - 2 JSD(p_g || p_d)", err, "<= 1e-6 (central differences)",
                    err <= 1e-6,
                    f"max |d/dt E[-log D*_0] - d/dt (KL - 2 JSD)| over {len(gaps)} location "
                    f"families (1-D, 2-D); the gradients are {min(sizes):.3g} to "
-                   f"{max(sizes):.3g}")
+                   f"{max(sizes):.3g}", figures)
 
 
 def draw_fgan(out_dir: Path) -> str:
@@ -247,6 +249,54 @@ def draw_fgan(out_dir: Path) -> str:
     fig.tight_layout()
     save_figure(fig, out_dir / "fgan_bound.png")
     return "fgan_bound.png"
+
+
+def shifted(mixture: GaussianMixture, t: float) -> GaussianMixture:
+    return GaussianMixture(mixture.means + t, mixture.stds, mixture.weights)
+
+
+def draw_lsgan(out_dir: Path) -> str:
+    """C(G) of each coding against alpha^2 + beta^2 chi2, as p_g slides past p_d (1-D)."""
+    from ..figures.style import plt, save_figure
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    p_d, p_g = pairs(True)[1]
+    ts = np.linspace(-3, 3, 25)
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    chi2 = np.array([fdiv.f_divergence(shifted(p_g, t), theory.mixture_of_mixtures(
+        p_d, shifted(p_g, t), 0.5), "pearson").value for t in ts])
+    for a, b, c in CODINGS:
+        alpha, beta = (a + b) / 2 - c, (b - a) / 2
+        measured = [lsgan_criterion(p_d, shifted(p_g, t), a, b, c) for t in ts]
+        line, = ax.plot(ts, alpha**2 + beta**2 * chi2, lw=1.5,
+                        label=f"(a, b, c) = ({a:g}, {b:g}, {c:g})")
+        ax.plot(ts, measured, "o", ms=4, color=line.get_color())
+    ax.set_xlabel("shift of p_g")
+    ax.set_ylabel("C(G)")
+    ax.set_title("LSGAN: C(G) (dots) = alpha^2 + beta^2 chi2(p_g || m) (lines)")
+    ax.legend(fontsize=9)
+    save_figure(fig, out_dir / "lsgan_chi2.png")
+    return "lsgan_chi2.png"
+
+
+def draw_ns_gradient(out_dir: Path) -> str:
+    """Both sides of Thm. 2.5's identity along a 1-D location family."""
+    from ..figures.style import FAKE, REAL, plt, save_figure
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    p_d, p_g, direction = ns_cases(True)[0]
+    ts = np.linspace(-3, 3, 25)
+    sides = np.array([ns_gradient_gap(p_d, shifted(p_g, t), direction) for t in ts])
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    ax.plot(ts, sides[:, 1], color=REAL, lw=2, label="d/dt [KL(p_g || p_d) - 2 JSD]")
+    ax.plot(ts, sides[:, 0], "o", ms=4, color=FAKE, label="d/dt E_p_g[-log D*] (D* frozen)")
+    ax.axhline(0.0, color="black", lw=0.8)
+    ax.set_xlabel("position of p_g (shift)")
+    ax.set_ylabel("gradient")
+    ax.set_title("Arjovsky & Bottou Thm 2.5: the non-saturating gradient")
+    ax.legend()
+    save_figure(fig, out_dir / "ns_gradient.png")
+    return "ns_gradient.png"
 
 
 CLAIMS: list[Claim] = [

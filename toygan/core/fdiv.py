@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .distributions import GaussianMixture
+from .losses import FGAN_TERMS
 from .theory import Integral, integrate
 
 Array = np.ndarray
@@ -100,3 +101,9 @@ def variational_bound(p: GaussianMixture, q: GaussianMixture, name: str,
         return np.exp(log_p) * t - np.exp(log_q) * div.conjugate(t)
 
     return integrate(integrand, p, q)
+
+
+def critic_terms(name: str, v: Array) -> tuple[Array, Array, Array, Array]:
+    """(T, dT/dv, f*(T), d f*(T)/dv) for raw critic outputs v, T = g_f(v) (Table 2)."""
+    get_divergence(name)
+    return FGAN_TERMS[name](v)

@@ -93,6 +93,45 @@ class GANLoss:
     clip: bool = False  # weight clipping of the critic after each D step (WGAN)
 
 
+# ------------------------------------------------------------------ f-GAN
+def _sigmoid(v: Array) -> Array:
+    return np.exp(-softplus(-v))
+
+
+# The f-GAN critic's two terms as functions of the network's raw output v (Nowozin et al.
+# 2016, Table 2): T = g_f(v) and f*(T) = f*(g_f(v)), with their derivatives in v, in forms
+# that do not overflow: (g, g', f* o g, (f* o g)'). core.fdiv holds the divergences.
+FGAN_TERMS: dict[str, Callable[[Array], tuple[Array, Array, Array, Array]]] = {
+    "kl": lambda v: (v, np.ones_like(v), np.exp(v - 1.0), np.exp(v - 1.0)),
+    "reverse_kl": lambda v: (-np.exp(-v), np.exp(-v), v - 1.0, np.ones_like(v)),
+    "pearson": lambda v: (v, np.ones_like(v), 0.25 * v * v + v, 0.5 * v + 1.0),
+    "hellinger": lambda v: (-np.expm1(-v), np.exp(-v), np.expm1(v), np.exp(v)),
+    "jensen_shannon": lambda v: (np.log(2.0) - softplus(-v), _sigmoid(-v),
+                                 softplus(v) - np.log(2.0), _sigmoid(v)),
+    "gan": lambda v: (-softplus(-v), _sigmoid(-v), softplus(v), _sigmoid(v)),
+}
+
+
+def fgan_loss(divergence: str) -> GANLoss:
+    """f-GAN's saddle point (Nowozin et al. 2016, Eq. 6): D maximises E_P g(v) - E_Q f*(g(v))
+    (its loss is the negative), G minimises the same, i.e. -E_Q f*(g(v(G(z))))."""
+    terms = FGAN_TERMS[divergence]
+
+    def discriminator(real: Array, fake: Array) -> tuple[Array, Array, Array]:
+        g, dg, _, _ = terms(real)
+        _, _, h, dh = terms(fake)
+        return _mean(h) - _mean(g), -dg / real.shape[1], dh / fake.shape[1]
+
+    def generator(fake: Array) -> tuple[Array, Array]:
+        _, _, h, dh = terms(fake)
+        return -_mean(h), -dh / fake.shape[1]
+
+    return GANLoss(f"fgan_{divergence}", discriminator, generator, False)
+
+
+# The losses the kernels implement (kernels/loss_terms.cuh); the f-GAN ones are numpy only.
+KERNEL_LOSSES = ("minimax", "nonsaturating", "wasserstein", "least_squares")
+
 LOSSES: dict[str, GANLoss] = {
     "minimax": GANLoss("minimax", bce_discriminator, minimax_generator, True),
     "nonsaturating": GANLoss("nonsaturating", bce_discriminator, nonsaturating_generator, True),
@@ -102,6 +141,7 @@ LOSSES: dict[str, GANLoss] = {
     "least_squares": GANLoss(
         "least_squares", least_squares_discriminator, least_squares_generator, False
     ),
+    **{f"fgan_{name}": fgan_loss(name) for name in FGAN_TERMS if name != "gan"},
 }
 
 
