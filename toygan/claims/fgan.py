@@ -175,12 +175,14 @@ def check_lsgan(quick: bool, out_dir: Path | None = None) -> ClaimResult:
 
 
 def ns_gradient_gap(p_d: GaussianMixture, p_g0: GaussianMixture, direction: np.ndarray,
-                    h: float = 1e-4) -> tuple[float, float]:
+                    scale: float = 0.0, h: float = 1e-4) -> tuple[float, float]:
     """d/dt at 0 of E_{p_g(t)}[-log D*_0] and of KL(p_g(t) || p_d) - 2 JSD(p_g(t) || p_d),
-    p_g(t) = p_g0 shifted by t * direction, D*_0 = p_d / (p_d + p_g0) (frozen)."""
+    for the location/scale family p_g(t) (G_t(z) = mu + t direction + exp(t scale) sigma z,
+    per component), with D*_0 = p_d / (p_d + p_g0) frozen."""
 
     def shifted(t):
-        return GaussianMixture(p_g0.means + t * direction, p_g0.stds, p_g0.weights)
+        return GaussianMixture(p_g0.means + t * direction, p_g0.stds * math.exp(t * scale),
+                               p_g0.weights)
 
     def expected_loss(t):
         def integrand(x, log_g, log_d):
@@ -197,20 +199,25 @@ def ns_gradient_gap(p_d: GaussianMixture, p_g0: GaussianMixture, direction: np.n
 
 
 def ns_cases(quick: bool):
+    """(p_d, p_g0, direction, scale): location families, and location-scale ones."""
+    two_d = (GaussianMixture([[0.0, 0.0], [2.0, 1.0]], [[0.5, 0.5], [0.6, 0.4]]),
+             GaussianMixture([[0.7, 0.2]], [[0.9, 0.8]]))
     cases = [(preset("bimodal1d"), GaussianMixture([[0.5], [1.0]], [[0.8], [0.6]]),
-              np.array([1.0])),
-             (GaussianMixture([[0.0, 0.0], [2.0, 1.0]], [[0.5, 0.5], [0.6, 0.4]]),
-              GaussianMixture([[0.7, 0.2]], [[0.9, 0.8]]), np.array([0.6, -0.8]))]
+              np.array([1.0]), 0.0),
+             (*two_d, np.array([0.6, -0.8]), 0.0),
+             (preset("bimodal1d"), GaussianMixture([[0.5], [1.0]], [[0.8], [0.6]]),
+              np.array([0.0]), 1.0),
+             (*two_d, np.array([0.3, 0.2]), -0.7)]
     if not quick:
         cases.append((preset("trimodal1d"), GaussianMixture([[-0.5]], [[1.2]]),
-                      np.array([-1.0])))
+                      np.array([-1.0]), 0.5))
     return cases
 
 
 def check_ns_gradient(quick: bool, out_dir: Path | None = None) -> ClaimResult:
     gaps, sizes = [], []
-    for p_d, p_g, direction in ns_cases(quick):
-        lhs, rhs = ns_gradient_gap(p_d, p_g, direction)
+    for p_d, p_g, direction, scale in ns_cases(quick):
+        lhs, rhs = ns_gradient_gap(p_d, p_g, direction, scale)
         gaps.append(abs(lhs - rhs))
         sizes.append(abs(rhs))
     err = max(gaps)
@@ -220,7 +227,7 @@ def check_ns_gradient(quick: bool, out_dir: Path | None = None) -> ClaimResult:
                    "KL(p_g || p_d) - 2 JSD(p_g || p_d)", err, "<= 1e-6 (central differences)",
                    err <= 1e-6,
                    f"max |d/dt E[-log D*_0] - d/dt (KL - 2 JSD)| over {len(gaps)} location "
-                   f"families (1-D, 2-D); the gradients are {min(sizes):.3g} to "
+                   f"and location-scale families (1-D, 2-D); the gradients are {min(sizes):.3g} to "
                    f"{max(sizes):.3g}", figures)
 
 
@@ -284,7 +291,7 @@ def draw_ns_gradient(out_dir: Path) -> str:
     from ..figures.style import FAKE, REAL, plt, save_figure
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    p_d, p_g, direction = ns_cases(True)[0]
+    p_d, p_g, direction, _ = ns_cases(True)[0]
     ts = np.linspace(-3, 3, 25)
     sides = np.array([ns_gradient_gap(p_d, shifted(p_g, t), direction) for t in ts])
     fig, ax = plt.subplots(figsize=(7.5, 5))
