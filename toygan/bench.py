@@ -221,12 +221,18 @@ def build_parser() -> CommandParser:
     parser.add_argument("--batches", type=int_list(1, MAX_BATCH, MAX_BATCHES, "64,512"),
                         default=list(BATCHES), help=f"batch sizes from 1 to {MAX_BATCH} "
                         f"(default {','.join(map(str, BATCHES))})")
-    parser.add_argument("--contestants", type=_contestants, default=list(CONTESTANTS))
-    parser.add_argument("--repeats", type=int_in(1, MAX_REPEATS), default=5)
-    parser.add_argument("--warmup", type=int_in(0, MAX_WARMUP), default=20)
+    parser.add_argument("--contestants", type=_contestants, default=list(CONTESTANTS),
+                        help="comma-separated, from: " + ", ".join(CONTESTANTS)
+                        + " (default: all; those this machine cannot run are reported)")
+    parser.add_argument("--repeats", type=int_in(1, MAX_REPEATS), default=5,
+                        help="timed blocks per contestant and batch size (default 5)")
+    parser.add_argument("--warmup", type=int_in(0, MAX_WARMUP), default=20,
+                        help="untimed iterations first (default 20)")
     parser.add_argument("--iterations", type=int_in(1, MAX_ITERATIONS), default=None,
                         help="iterations per timed block (default: about 0.3 s worth)")
-    parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    parser.add_argument("--out", type=Path, default=Path("bench/results"),
+                        help="where <device>-<date>-bench.json and .md go (default "
+                        "bench/results)")
     return parser
 
 
