@@ -231,3 +231,29 @@ def test_an_emulator_that_cannot_be_built_is_one_line(tmp_path, capsys, monkeypa
         assert not out.exists()
     finally:
         launch.load_module.cache_clear()
+
+
+def test_a_resume_without_the_runs_metrics_is_refused(tmp_path, capsys, finished_run):
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    (run / "metrics.jsonl").unlink()
+    assert main(["--resume", str(run), "--steps", "24", "--quiet"]) == 2
+    assert "metrics.jsonl is missing" in capsys.readouterr().err
+    (run / "metrics.jsonl").write_text("")
+    assert main(["--resume", str(run), "--steps", "24", "--quiet"]) == 2
+    assert "holds no evaluation" in capsys.readouterr().err
+
+
+def test_a_population_whose_members_all_diverge_exits_3(tmp_path, capsys):
+    out = tmp_path / "pop"
+    code = main(["gauss1d", "--optimizer", "sgd", "--lr-d", "1e30", "--lr-g", "1e30", *TINY,
+                 "--population", "2", "--out", str(out), "--quiet", "--no-plots"])
+    err = capsys.readouterr().err
+    assert code == 3, err
+    assert "every member diverged" in err and err.count("\n") == 1
+    assert (out / "population.json").is_file()
+
+
+def test_an_empty_grid_is_refused(tmp_path, capsys):
+    assert main(["mixture8", *TINY, "--grid", "", "--out", str(tmp_path / "g")]) == 2
+    assert "--grid: an empty spec" in capsys.readouterr().err

@@ -41,3 +41,9 @@ def test_docs_list_every_verified_claim():
     section = VERIFIED_DOC.read_text().split("## What is verified", 1)[1].split("\n## ", 1)[0]
     listed = set(re.findall(r"^\| `([a-z0-9_]+)` \|", section, flags=re.M))
     assert listed == {c.name for c in all_claims()}
+
+
+def test_an_empty_only_is_refused_not_read_as_all(tmp_path, capsys):
+    assert main(["--quick", "--only", "", "--out", str(tmp_path / "r")]) == 2
+    assert "names no claim" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

@@ -223,6 +223,12 @@ def _finish_population(summary: dict, args: argparse.Namespace, run_dir: Path) -
         print(f"{summary['members']} members x {summary['steps']} steps, "
               f"{summary['gan_iterations_per_second']} GAN-iterations/s of training; "
               f"per-member metrics in {run_dir / 'members.jsonl'}")
+    members = summary["member_summaries"]
+    if members and all(m["diverged"] for m in members):  # as a single run that diverged
+        first = min(members, key=lambda m: m["diverged_at_step"])
+        return fail("run", f"every member diverged (the first at step "
+                    f"{first['diverged_at_step']}: {first['diverged_reason']}); the files "
+                    f"in {run_dir} record each", EXIT_DIVERGED)
     return 0
 
 

@@ -347,6 +347,13 @@ def execute_local(tasks: list[dict], out: Path, workers: int,
     return errors
 
 
+def _need_dask() -> None:
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise ConfigError("--scheduler needs Dask: pip install 'toygan[sweep]'") from None
+
+
 def execute_dask(tasks: list[dict], out: Path, scheduler: str,
                  on_done: Callable[[dict], None]) -> list[str]:
     """Runs the tasks on a Dask cluster (tasks of a lost worker are rescheduled by Dask)."""
@@ -377,6 +384,8 @@ def run_sweep(spec: dict, out: Path, scheduler: str | None = None, workers: int 
     `execute(tasks, out, on_done) -> errors` replaces the executor (tests)."""
     out = Path(out)
     say = progress or (lambda text: None)
+    if scheduler and execute is None:
+        _need_dask()  # before anything is written
     cells, tasks = expand(spec)
     check_out(out)
     if out.is_dir() and is_locked(out):

@@ -79,13 +79,14 @@ def build_parser() -> CommandParser:
                         help="fewer cases and shorter runs (under a minute on 2 cores)")
     parser.add_argument("--out", type=Path, default=Path("verify-report"),
                         help="directory for report.md, report.json and figures")
-    parser.add_argument("--only", default="", help="comma-separated claim ids to run")
+    parser.add_argument("--only", default=None, help="comma-separated claim ids to run")
     return parser
 
 
-def select_claims(claims: list[Claim], only: str) -> list[Claim]:
-    """The claims `--only` names (all of them when it is empty); UsageError otherwise."""
-    if not only:
+def select_claims(claims: list[Claim], only: str | None) -> list[Claim]:
+    """The claims `--only` names (all of them when it is not given); UsageError otherwise
+    (an empty --only names nothing: it is refused, not read as "all")."""
+    if only is None:
         return claims
     wanted = {name.strip() for name in only.split(",") if name.strip()}
     if not wanted:

@@ -506,3 +506,23 @@ def test_a_corrupt_run_met_while_summarising_is_named(tmp_path, capsys, name, co
     errors = [line for line in lines if line.startswith("toygan.sweep: error: ")]
     assert len(errors) == 1 and str(target) in errors[0], lines
     assert not any("Traceback" in line for line in lines)
+
+
+def test_a_scheduler_without_dask_is_refused_before_anything_is_written(tmp_path, capsys,
+                                                                        monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed fails
+    path = write_spec(tmp_path / "spec.json", spec())
+    out = tmp_path / "sw"
+    assert sweep.main([str(path), "--out", str(out), "--scheduler", "tcp://127.0.0.1:1"]) == 2
+    assert "--scheduler needs Dask" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_sweep_that_cannot_fit_in_memory_is_bad_input(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TOYGAN_MEMORY_BYTES", str(1 << 20))  # 1 MiB free
+    path = write_spec(tmp_path / "spec.json", spec())
+    out = tmp_path / "sw"
+    assert sweep.main([str(path), "--out", str(out), "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "would need about" in err and "of memory" in err, err
+    assert err.count("\n") == 1 and not out.exists()

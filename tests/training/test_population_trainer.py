@@ -284,3 +284,15 @@ def test_cli_population_on_the_emulator_reproduces_from_its_config(tmp_path):
     assert json.loads((again / "config.json").read_text())["backend"] == "emu"
     a, b = (json.loads((d / "population.json").read_text()) for d in (out, again))
     assert a["cells"] == b["cells"] and a["members"] == 2
+
+
+def test_a_backend_switch_on_resume_says_so_not_corrupt(tmp_path, capsys):
+    from toygan.run import main
+
+    out = tmp_path / "pop"
+    tiny = ["--steps", "4", "--eval-every", "2", "--batch", "8", "--hidden", "4",
+            "--eval-samples", "50", "--expensive-every", "0", "--quiet", "--no-plots"]
+    assert main(["mixture8", *tiny, "--population", "2", "--out", str(out)]) == 0
+    assert main(["--resume", str(out), "--steps", "6", "--backend", "emu", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "numpy backend" in err and "corrupt" not in err, err

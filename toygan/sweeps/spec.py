@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..config import Config, ConfigError
 from ..gan.factory import resolve
+from ..resources import check_memory
 from ..runfiles import RunFileError, read_json, safe_name
 from ..training.grid import cells_of
 
@@ -169,6 +170,7 @@ def expand(spec: dict) -> tuple[list[dict], list[dict]]:
             base[key] = spec[key]
     cells = cells_of(grid)
     tasks, slugs, configs = [], {}, {}
+    sized: list[tuple[str, Config]] = []  # one config per cell, for the memory check
     for c, cell in enumerate(cells):
         label = cell_label(cell)
         where = f"grid cell {label}: " if cell else ""
@@ -196,6 +198,13 @@ def expand(spec: dict) -> tuple[list[dict], list[dict]]:
                 configs[key] = label
             tasks.append({"cell": c, "seed": seed, "name": f"{slug}-seed{seed}",
                           "config": config_dict})
+            if seed == seeds[0]:
+                sized.append((where, config))
+    for where, config in sized:  # last: what a machine can hold, once the spec is sound
+        try:
+            check_memory(config, config.validate())
+        except ConfigError as err:
+            raise ConfigError(f"{where}{err}") from None
     return cells, tasks
 
 

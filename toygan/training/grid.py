@@ -18,9 +18,12 @@ MAX_MEMBERS = 65_535  # members ride on one grid dimension of a kernel launch
 def parse_grid(spec: str | None) -> dict[str, list]:
     """'lr_d=1e-4,3e-4 k=1,5', or a JSON object {"lr_d": [1e-4, 3e-4], "k": [1, 5]}, or a
     path to a file holding that object -> {key: values}."""
-    if not spec:
+    if spec is None:
         return {}
     text = spec.strip()
+    if not text:
+        raise ConfigError("--grid: an empty spec; give KEY=V1,V2 pairs, a JSON object or a "
+                          "file")
     path = Path(text)
     if not text.startswith("{") and "=" not in text:
         if not path.is_file():

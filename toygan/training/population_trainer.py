@@ -148,6 +148,8 @@ class PopulationTrainer(TrainingLoop):
             reasons = json.loads(str(state["reasons"]))
             if len(at) != P or len(reasons) != P:
                 raise ValueError(f"{len(at)} members, expected {P}")
+        except CheckpointError:  # a ValueError too, but it says what is wrong: not "corrupt"
+            raise
         except (KeyError, ValueError, TypeError) as err:
             raise CheckpointError(f"checkpoint {path} is corrupt ({err})") from None
         self.diverged_at = [None if v < 0 else v for v in at]

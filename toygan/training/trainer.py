@@ -140,13 +140,21 @@ class Trainer(TrainingLoop):
                 f"the checkpoint is at step {self.step}, beyond --steps {self.config.steps}"
             )
         metrics_path = self.run_dir / "metrics.jsonl"
-        if metrics_path.is_file():
-            try:
-                lines = read_jsonl(metrics_path)
-            except RunFileError as err:
-                raise CheckpointError(f"{err}; the run cannot be resumed") from None
-            # Evaluations after the checkpoint are redone by the resumed run.
-            self.records = [r for r in lines if r["step"] <= self.step and not r.get("diverged")]
+        # A checkpoint is written after the evaluation it follows has been logged: a run
+        # with a checkpoint and no metrics lost its history, and resuming would hide that.
+        if not metrics_path.is_file():
+            raise CheckpointError(f"{metrics_path} is missing: the run's evaluations would be "
+                                  "lost; put it back, or start a new run")
+        try:
+            lines = read_jsonl(metrics_path)
+        except RunFileError as err:
+            raise CheckpointError(f"{err}; the run cannot be resumed") from None
+        # Evaluations after the checkpoint are redone by the resumed run.
+        self.records = [r for r in lines if r["step"] <= self.step and not r.get("diverged")]
+        if not self.records:
+            raise CheckpointError(f"{metrics_path} holds no evaluation up to the checkpoint's "
+                                  f"step {self.step}: the run's history is lost; start a new "
+                                  "run")
         snapshots_path = self.run_dir / "snapshots.npz"
         if snapshots_path.is_file():
             try:
