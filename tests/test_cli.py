@@ -154,6 +154,12 @@ BAD_INPUT = [
     (["mixture8", "--penalty", "r1", "--gamma", "-1"], "--gamma must be a finite number > 0"),
     (["mixture8", "--penalty", "r1", "--backend", "emu"], "numpy backend only"),
     (["mixture8", "--update", "simultaneous", "--k", "2"], "give --k 1"),
+    (["mixture8", "--gamma", "5"], "--gamma weights a gradient penalty"),
+    (["mixture8", "--loss", "wasserstein", "--penalty", "wgan-gp", "--clip", "0.5"],
+     "--clip is weight clipping"),
+    (["mixture8", "--population", "2", "--grid", "gamma=0.1,1"], "varies gamma"),
+    (["mixture8", "--update", "simultaneous", "--population", "1", "--grid", "k=1,2"],
+     "alternating updates only"),
 ]
 
 

@@ -164,8 +164,8 @@ class Config:
              f"--penalty wgan-gp is the penalty of the wasserstein critic (it replaces "
              f"weight clipping), not of --loss {self.loss}; use r1 or r2")
         need(self.penalty not in ("r1", "r2") or self.loss != "wasserstein",
-             f"--penalty {self.penalty} is a penalty of the GAN losses (minimax, "
-             "nonsaturating, least_squares); the wasserstein critic takes wgan-gp")
+             f"--penalty {self.penalty} penalises a discriminator (every loss but "
+             "wasserstein); the wasserstein critic takes wgan-gp")
         need(self.update == "alternating" or self.k == 1,
              f"--update {self.update} updates G and D once each per iteration: give --k 1")
         need(self.kernels != "fused" or self.backend in ("emu", "cuda"),

@@ -183,9 +183,16 @@ def _make_config(args: argparse.Namespace) -> Config:
         base["backend"] = "numpy"  # auto, for a population: the numpy backend
     if args.preset is not None:
         base["preset"], base["mixture"] = args.preset, None
-    base.update({k: getattr(args, k) for k in OPTION_KEYS if getattr(args, k) is not None})
+    given = {k: getattr(args, k) for k in OPTION_KEYS if getattr(args, k) is not None}
+    base.update(given)
     config = Config.from_dict(base)
     resolve(config)
+    # Options that would be stored and silently do nothing are refused.
+    if "gamma" in given and config.penalty == "none":
+        raise ConfigError("--gamma weights a gradient penalty: give --penalty r1, r2 or wgan-gp")
+    if "clip" in given and config.penalty == "wgan-gp":
+        raise ConfigError("--clip is weight clipping, which WGAN-GP replaces by its penalty: "
+                          "drop --clip, or use --penalty none")
     return config
 
 

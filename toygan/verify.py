@@ -74,7 +74,8 @@ def run_claims(claims: list[Claim], quick: bool, out_dir: Path | None,
 
 
 def build_parser() -> CommandParser:
-    parser = CommandParser(prog="python -m toygan.verify", description=__doc__.split("\n\n")[0])
+    parser = CommandParser(prog="python -m toygan.verify", description=__doc__.split("\n\n")[0],
+                           epilog="claims: " + ", ".join(c.name for c in all_claims()))
     parser.add_argument("--quick", action="store_true",
                         help="fewer cases and shorter runs (under a minute on 2 cores)")
     parser.add_argument("--out", type=Path, default=Path("verify-report"),

@@ -296,3 +296,15 @@ def test_a_backend_switch_on_resume_says_so_not_corrupt(tmp_path, capsys):
     assert main(["--resume", str(out), "--steps", "6", "--backend", "emu", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "numpy backend" in err and "corrupt" not in err, err
+
+
+def test_a_resume_may_not_change_a_value_the_grid_varies(tmp_path, capsys):
+    from toygan.run import main
+
+    out = tmp_path / "pop"
+    tiny = ["--steps", "4", "--eval-every", "2", "--batch", "8", "--hidden", "4",
+            "--eval-samples", "50", "--expensive-every", "0", "--quiet", "--no-plots"]
+    assert main(["mixture8", *tiny, "--penalty", "r1", "--population", "1", "--grid",
+                 "gamma=0.1,10", "--out", str(out)]) == 0
+    assert main(["--resume", str(out), "--gamma", "3", "--quiet"]) == 2
+    assert "varies over this population's grid (gamma = 0.1, 10.0)" in capsys.readouterr().err

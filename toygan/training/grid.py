@@ -89,6 +89,12 @@ def member_configs(base: Config, population: int, grid: dict[str, list]) -> list
     unless the grid varies the seed itself. Each is validated as a single run's config."""
     if not isinstance(population, int) or isinstance(population, bool) or population < 1:
         raise ConfigError(f"--population must be an integer >= 1, got {population}")
+    if base.update != "alternating":  # before the members' own checks (k from a grid)
+        raise ConfigError(f"--update {base.update}: a population trains with alternating "
+                          "updates only; train single runs (or a sweep)")
+    if "gamma" in grid and base.penalty == "none":
+        raise ConfigError("--grid varies gamma, the weight of a gradient penalty: give "
+                          "--penalty r1, r2 or wgan-gp")
     total = population * len(cells_of(grid))
     if total > MAX_MEMBERS:
         raise ConfigError(f"{total} members ({population} per cell x {total // population} "

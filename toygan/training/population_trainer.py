@@ -112,6 +112,10 @@ class PopulationTrainer(TrainingLoop):
         except ConfigError as err:
             raise CheckpointError(f"{path}: {err}") from None
         for key, value in (overrides or {}).items():
+            if key in grid and key not in Config.NON_TRAJECTORY:
+                raise CheckpointError(
+                    f"--{key.replace('_', '-')} varies over this population's grid "
+                    f"({key} = {', '.join(map(str, grid[key]))}); a resumed run keeps it")
             if key not in Config.NON_TRAJECTORY and getattr(base, key) != value:
                 raise CheckpointError(
                     f"--{key.replace('_', '-')} {value} differs from the run's "
