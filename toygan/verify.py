@@ -36,10 +36,11 @@ def all_claims() -> list[Claim]:
     from .claims.dirac import CLAIMS as DIRAC
     from .claims.fgan import CLAIMS as BEYOND
     from .claims.fgan_learned import CLAIMS as LEARNED
+    from .claims.jacobian import CLAIMS as JACOBIAN
     from .claims.perfect_d import CLAIMS as PERFECT
     from .claims.training import CLAIMS as TRAINING
 
-    return [*ANALYTIC, *TRAINING, *DIRAC, *BEYOND, *LEARNED, *PERFECT]
+    return [*ANALYTIC, *TRAINING, *DIRAC, *JACOBIAN, *BEYOND, *LEARNED, *PERFECT]
 
 
 def _figure(value: float) -> str:
