@@ -47,3 +47,13 @@ def test_an_empty_only_is_refused_not_read_as_all(tmp_path, capsys):
     assert main(["--quick", "--only", "", "--out", str(tmp_path / "r")]) == 2
     assert "names no claim" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_a_new_report_removes_the_figures_of_the_earlier_one_only(tmp_path):
+    out = tmp_path / "r"
+    assert main(["--quick", "--only", "prop2_descent,lemma_prop1", "--out", str(out)]) == 0
+    assert (out / "prop2_jsd.png").is_file()
+    (out / "notes.txt").write_text("mine")
+    assert main(["--quick", "--only", "lemma_prop1", "--out", str(out)]) == 0
+    assert not (out / "prop2_jsd.png").exists()
+    assert (out / "notes.txt").read_text() == "mine"

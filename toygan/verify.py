@@ -133,8 +133,19 @@ def main(argv: list[str] | None = None) -> int:
         remove_empty_dirs(created)  # only where nothing was written
 
 
+def _earlier_figures(out: Path) -> set[str]:
+    """The figures an earlier report in `out` listed (none when there is no readable one)."""
+    try:
+        earlier = json.loads((out / "report.json").read_text())
+        return {f for r in earlier["results"] for f in r["figures"]
+                if isinstance(f, str) and Path(f).name == f}
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+
+
 def _verify(args: argparse.Namespace, claims: list[Claim]) -> int:
     t0 = time.perf_counter()
+    earlier = _earlier_figures(args.out)
     timed = run_claims(claims, args.quick, args.out)
     results = [r for r, _ in timed]
     table = markdown_table(results)
@@ -150,6 +161,10 @@ def _verify(args: argparse.Namespace, claims: list[Claim]) -> int:
     atomic_write_text(args.out / "report.json", json.dumps(
         {"mode": mode, "results": [{**vars(r), "seconds": round(s, 2)} for r, s in timed]},
         indent=2, default=str) + "\n")
+    # The earlier report's figures that this one does not draw would sit beside it as if
+    # they were its own: they go (only names that report listed, nothing else).
+    for name in earlier - {f for r in results for f in r.figures}:
+        (args.out / name).unlink(missing_ok=True)
     print(table)
     print(f"\n{len(results) - len(failed)}/{len(results)} claims hold"
           + (f"; FAILED: {', '.join(failed)}" if failed else "") + f" -> {args.out}/report.md")
