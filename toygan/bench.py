@@ -12,7 +12,9 @@ copied from toygan, the same optimiser and loss, and its own random draws):
   rate counts GAN iterations, 64 per lockstep iteration; on a GPU `toygan-cuda-population`,
   1024 members); `numpy-plain`, the step written
   plainly in NumPy (toygan.peers.array_peer); PyTorch eager and torch.compile (`pip install
-  torch==2.13.0`).
+  torch==2.13.0`); JAX (`pip install jax`, toygan.peers.jax_peer): `jax-cpu-jit`, the whole
+  iteration one jit-compiled function, and `jax-cpu-vmap`, 64 GANs vmapped in one jitted
+  function (its rate counts GAN iterations, as the population's does).
 - GPU: toygan `cuda` with the fused steps (`toygan-cuda-fused`), the same captured once in
   a CUDA graph by CuPy stream capture and replayed (`toygan-cuda-graph`: timing only, the
   replay reuses the captured scalars -- Philox counters, Adam's bias corrections), the

@@ -14,13 +14,15 @@ from ..config import Config
 from ..device import launch
 from ..gan.factory import make_gan, make_population_gan, resolve
 from ..training.grid import member_configs
+from . import jax_peer
 from .array_peer import ArrayGAN
 from .clocks import CupyClock, HostClock
 from .torch_peer import torch_step
 from .workload import workload
 
 CONTESTANTS = ("toygan-numpy", "toygan-numpy-r1", "toygan-population", "numpy-plain",
-               "torch-cpu-eager", "torch-cpu-compile", "toygan-cuda-fused", "toygan-cuda-graph",
+               "torch-cpu-eager", "torch-cpu-compile", "jax-cpu-jit", "jax-cpu-vmap",
+               "toygan-cuda-fused", "toygan-cuda-graph",
                "toygan-cuda-per-op", "toygan-cuda-population", "cupy-cublas",
                "torch-cuda-eager", "torch-cuda-graphs", "torch-cuda-compile")
 
@@ -32,7 +34,9 @@ TOYGAN_VARIANTS = {"toygan-numpy": "numpy", "toygan-numpy-r1": "numpy-r1",
 ARRAY_PEERS = {"numpy-plain": "numpy", "cupy-cublas": "cupy"}
 # GANs trained in lockstep: toygan-population (CPU) and toygan-cuda-population (GPU, the
 # issue's 1024 members of the default model).
-POPULATION_MEMBERS = {"toygan-population": 64, "toygan-cuda-population": 1024}
+# jax-cpu-vmap: toygan-population's 64 members as one vmapped, jitted JAX function.
+POPULATION_MEMBERS = {"toygan-population": 64, "toygan-cuda-population": 1024,
+                      "jax-cpu-vmap": 64}
 MEASURE_TIMEOUT_S = 600  # one contestant at one batch size
 
 
@@ -88,6 +92,8 @@ def available(contestant: str) -> str | None:
             return "PyTorch is not installed (pip install torch==2.13.0)"
         if "cuda" in contestant and not torch.cuda.is_available():
             return "no GPU visible to PyTorch"
+    if contestant.startswith("jax"):
+        return jax_peer.available()
     if contestant.startswith("toygan-cuda") or contestant.startswith("cupy"):
         if not launch.cuda_available():
             return "no CuPy or no GPU"
@@ -103,6 +109,8 @@ def _measure(contestant: str, batch: int, warmup: int, repeats: int, iterations:
     try:
         if contestant in TOYGAN_VARIANTS:
             step, clock = _toygan_step(TOYGAN_VARIANTS[contestant], batch)
+        elif contestant.startswith("jax"):
+            step, clock = jax_peer.jax_step(batch, POPULATION_MEMBERS.get(contestant, 1))
         elif contestant in POPULATION_MEMBERS:
             config = workload(batch)
             if contestant != "toygan-population":
