@@ -124,7 +124,7 @@ class Linear(Layer):
     def backward(self, grad_out, input_grad=True, param_grads=True):
         if param_grads:
             np.matmul(self.x.swapaxes(-1, -2), grad_out, out=self.weight_grad)
-            np.sum(grad_out, axis=-2, keepdims=True, out=self.bias_grad)
+            np.add.reduce(grad_out, axis=-2, keepdims=True, out=self.bias_grad)
         if not input_grad:
             return None
         dx = self._buffer("dx", self.x.shape, grad_out.dtype)

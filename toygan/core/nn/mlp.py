@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .activations import Dropout, activation_layer
+from .activations import Dropout, ReLU, activation_layer
 from .layers import BatchNorm, Layer, Linear
 
 
@@ -69,7 +69,10 @@ class MLP:
             self.layers.append(Linear(n_in, n_out * widen, rule, lin_leak))
             if self.batchnorm:
                 self.layers.append(BatchNorm(n_out * widen))
-            self.layers.append(activation_layer(activation, leak, pieces))
+            hidden = activation_layer(activation, leak, pieces)
+            if isinstance(hidden, ReLU):
+                hidden.grad_in_place = True  # its grad_out is the input gradient of a layer
+            self.layers.append(hidden)
             if dropout > 0.0:
                 self.layers.append(Dropout(dropout))
         self.n_params = sum(layer.n_params for layer in self.layers)
