@@ -14,6 +14,7 @@ import pytest
 
 from toygan import reproduce
 from toygan.config import Config
+from toygan.training import mode_tables
 
 E2E_ARGS = ["pacgan-ring", "--steps", "2", "--seeds", "2", "--packs", "1,2", "--quiet"]
 RUN_DIRS = ("pack1-seed0", "pack1-seed1", "pack2-seed0", "pack2-seed1")
@@ -66,16 +67,16 @@ def test_protocol_config_has_the_published_settings_and_validates():
 
 # ---------------------------------------------------------------- numbers
 def test_mean_se():
-    mean, se = reproduce.mean_se([1, 2, 3])
+    mean, se = mode_tables.mean_se([1, 2, 3])
     assert mean == pytest.approx(2.0) and se == pytest.approx(1 / math.sqrt(3))
-    assert reproduce.mean_se([1.0, 3.0]) == pytest.approx((2.0, 1.0))
-    assert reproduce.mean_se([4.5]) == (4.5, 0.0)
-    mean, se = reproduce.mean_se([])
+    assert mode_tables.mean_se([1.0, 3.0]) == pytest.approx((2.0, 1.0))
+    assert mode_tables.mean_se([4.5]) == (4.5, 0.0)
+    mean, se = mode_tables.mean_se([])
     assert math.isnan(mean) and math.isnan(se)
 
 
 def test_table_rows_mean_se_undefined_and_diverged_counts():
-    rows = reproduce.table_rows(HAND_MADE, "")
+    rows = mode_tables.table_rows(HAND_MADE, "")
     assert [r["name"] for r in rows] == ["GAN", "PacGAN2"]
     assert [r["pack"] for r in rows] == [1, 2]
     gan, pac = rows
@@ -87,13 +88,13 @@ def test_table_rows_mean_se_undefined_and_diverged_counts():
     assert pac["modes"] == pytest.approx((8.0, 0.0))
     assert pac["high_quality_percent"] == pytest.approx((98.0, 1.0))
     assert pac["reverse_kl"] == pytest.approx((0.06, 0.01))
-    assert reproduce.table_rows({3: [summary(5, 0.5, 0.2)]}, "")[0]["name"] == "PacGAN3"
+    assert mode_tables.table_rows({3: [summary(5, 0.5, 0.2)]}, "")[0]["name"] == "PacGAN3"
 
 
 def test_table_rows_with_the_veegan_suffix_read_the_veegan_keys():
     runs = {1: [summary(6, 0.9, 0.5, veegan=(4, 0.5, 1.5)),
                 summary(8, 1.0, 0.1, veegan=(2, 0.3, None))]}
-    (row,) = reproduce.table_rows(runs, "_veegan")
+    (row,) = mode_tables.table_rows(runs, "_veegan")
     assert row["modes"] == pytest.approx((3.0, 1.0))
     assert row["high_quality_percent"] == pytest.approx((40.0, 10.0))
     assert row["reverse_kl"][0] == pytest.approx(1.5) and row["reverse_kl"][1] == 0.0
@@ -101,30 +102,56 @@ def test_table_rows_with_the_veegan_suffix_read_the_veegan_keys():
 
 
 def test_format_markdown_has_our_rows_the_published_rows_and_the_iterations():
-    rows = reproduce.table_rows(HAND_MADE, "")
-    text = reproduce.format_markdown("pacgan-ring", "ring8_pacgan", 1234, rows, 5.0)
+    rows = mode_tables.table_rows(HAND_MADE, "")
+    text = mode_tables.format_markdown("pacgan-ring", "ring8_pacgan", {1234: rows}, 5.0)
     assert "1234 iterations per run" in text and "1234-iteration runs" in text
+    assert "trained for 400000 iterations" in text
     assert "Counting rule: PacGAN" in text and "modes (max 8)" in text
-    assert ("| toygan GAN | 3 (1 diverged) | 7.0 +- 0.6 | 95.0 +- 2.9 | "
+    assert ("| toygan GAN | 1234 | 3 (1 diverged) | 7.0 +- 0.6 | 95.0 +- 2.9 | "
             "0.30 +- 0.20 (1 undefined) |") in text
-    assert "| toygan PacGAN2 | 2 | 8.0 +- 0.0 | 98.0 +- 1.0 | 0.06 +- 0.01 |" in text
-    assert ("| published GAN (PacGAN Table 1) | 10 | 6.3 +- 0.5 | 98.2 +- 0.2 | "
+    assert "| toygan PacGAN2 | 1234 | 2 | 8.0 +- 0.0 | 98.0 +- 1.0 | 0.06 +- 0.01 |" in text
+    assert ("| published GAN (PacGAN Table 1) | 400000 | 10 | 6.3 +- 0.5 | 98.2 +- 0.2 | "
             "0.45 +- 0.09 |") in text
-    assert ("| published PacGAN2 (PacGAN Table 1) | 10 | 7.9 +- 0.1 | 95.6 +- 2.0 | "
+    assert ("| published PacGAN2 (PacGAN Table 1) | 400000 | 10 | 7.9 +- 0.1 | 95.6 +- 2.0 | "
             "0.07 +- 0.03 |") in text
     lines = text.splitlines()
     assert lines.index(next(x for x in lines if x.startswith("| toygan GAN"))) < lines.index(
         next(x for x in lines if x.startswith("| published GAN")))
-    assert "Wall time: 5 s." in text
+    assert "Wall time of the command that wrote this table: 5 s." in text
 
 
 def test_format_markdown_without_any_defined_reverse_kl_and_for_the_grid():
-    rows = reproduce.table_rows({1: [summary(0, 0.0, None), summary(1, 0.01, None)]}, "")
-    text = reproduce.format_markdown("veegan-grid", "grid25", 7, rows, 0.0)
+    rows = mode_tables.table_rows({1: [summary(0, 0.0, None), summary(1, 0.01, None)]}, "")
+    text = mode_tables.format_markdown("veegan-grid", "grid25", {7: rows}, 0.0)
     assert "Counting rule: VEEGAN" in text and "modes (max 25)" in text
     assert "| n/a (2 undefined) |" in text
-    assert "| published GAN (PacGAN Table 1) | 10 | 17.3 +- 0.8 | 94.8 +- 0.7 |" in text
+    assert "| published GAN (PacGAN Table 1) | 400000 | 10 | 17.3 +- 0.8 | 94.8 +- 0.7 |" in text
     assert "PacGAN2" not in text
+
+
+def test_summary_at_is_the_run_as_if_it_had_stopped_there():
+    records = [{"step": 1, "modes_covered": 3, "high_quality_fraction": 0.1},
+               {"step": 2, "modes_covered": 5, "high_quality_fraction": 0.2},
+               {"step": 3, "diverged": True, "reason": "non-finite loss"}]
+    first = mode_tables.summary_at(records, 1)
+    assert first["modes_covered"] == 3 and first["high_quality_fraction"] == 0.1
+    assert first["diverged"] is False and first["steps"] == 1
+    assert mode_tables.summary_at(records, 2)["modes_covered"] == 5
+    last = mode_tables.summary_at(records, 3)  # the last good evaluation, flagged diverged
+    assert last["modes_covered"] == 5 and last["diverged"] is True
+    assert mode_tables.summary_at(records, 0)["modes_covered"] is None
+
+
+def test_format_markdown_at_several_lengths_orders_each_packs_rows_by_length():
+    short = mode_tables.table_rows({1: [summary(5, 0.2, 1.0)], 2: [summary(6, 0.3, 0.9)]}, "")
+    long = mode_tables.table_rows({1: [summary(7, 0.8, 0.2)], 2: [summary(8, 0.9, 0.1)]}, "")
+    text = mode_tables.format_markdown("pacgan-ring", "ring8_pacgan", {3000: long, 1000: short},
+                                       1.0)
+    assert "3000 iterations per run" in text and "after 1000, 3000 iterations" in text
+    ours = [line.split(" | ")[:2] for line in text.splitlines() if line.startswith("| toygan")]
+    assert ours == [["| toygan GAN", "1000"], ["| toygan GAN", "3000"],
+                    ["| toygan PacGAN2", "1000"], ["| toygan PacGAN2", "3000"]]
+    assert "| toygan GAN | 1000 | 1 | 5.0 +- 0.0 | 20.0 +- 0.0 | 1.00 +- 0.00 |" in text
 
 
 # ------------------------------------------------------------- end to end
@@ -153,12 +180,12 @@ def test_end_to_end_writes_both_tables_and_four_runs(e2e, capsys):
                 for s in range(2)]
         assert all(r["steps"] == 2 and r["diverged"] is False for r in runs)
         assert row["modes"] == pytest.approx(
-            reproduce.mean_se([r["modes_covered"] for r in runs]))
+            mode_tables.mean_se([r["modes_covered"] for r in runs]))
         assert row["high_quality_percent"] == pytest.approx(
-            reproduce.mean_se([100 * r["high_quality_fraction"] for r in runs]))
+            mode_tables.mean_se([100 * r["high_quality_fraction"] for r in runs]))
     text = (out / "table-pacgan-ring.md").read_text()
     assert "2 iterations per run" in text and "| toygan PacGAN2 | 2 |" in text
-    assert "| published GAN (PacGAN Table 1) | 10 | 6.3 +- 0.5 |" in text
+    assert "| published GAN (PacGAN Table 1) | 400000 | 10 | 6.3 +- 0.5 |" in text
     for name in RUN_DIRS:
         config = json.loads((out / name / "config.json").read_text())
         pack, seed = (int(x) for x in name.replace("pack", "").split("-seed"))
@@ -181,6 +208,22 @@ def test_a_second_call_reuses_the_finished_runs(e2e, capsys):
             for name in RUN_DIRS} == stamps
     assert json.loads((out / "table-pacgan-ring.json").read_text())["rows"] == rows
     assert "| toygan GAN | 2 |" in capsys.readouterr().out  # the table is printed
+
+
+def test_table_at_an_earlier_length_reads_the_same_runs_metrics(e2e, tmp_path, capsys):
+    out = tmp_path / "ring"
+    shutil.copytree(e2e["out"], out)
+    assert reproduce.main([*E2E_ARGS, "--out", str(out), "--table-at", "1,2"]) == 0
+    table = json.loads((out / "table-pacgan-ring.json").read_text())
+    assert [t["iterations"] for t in table["by_length"]] == [1, 2]
+    assert table["by_length"][1]["rows"] == table["rows"]
+    for row in table["by_length"][0]["rows"]:  # the evaluation at step 1 of each run
+        firsts = [next(r for r in map(json.loads, (out / f"pack{row['pack']}-seed{s}" /
+                                                     "metrics.jsonl").read_text().splitlines())
+                       if r["step"] == 1) for s in range(2)]
+        assert row["modes"] == pytest.approx(
+            mode_tables.mean_se([r["modes_covered"] for r in firsts]))
+    assert "| toygan GAN | 1 | 2 |" in capsys.readouterr().out
 
 
 def test_fewer_steps_into_a_directory_of_longer_runs_is_not_a_traceback(e2e, tmp_path, capsys):
@@ -211,6 +254,9 @@ BAD = [
     (["--steps", "0"], "--steps: must be an integer from 1 to"),
     (["--seeds", "0"], "--seeds: must be an integer from 1 to"),
     (["--packs", "1,0"], "--packs: each must be from 1 to"),
+    (["--steps", "2", "--table-at", "3"], "--table-at 3: runs of 2 iterations are evaluated"),
+    (["--steps", "100", "--table-at", "15"], "give multiples of 10 up to 100"),
+    (["--table-at", "1,1"], "--table-at: lists 1 twice"),
 ]
 
 

@@ -24,8 +24,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from .cli import (
     EXIT_INTERRUPTED,
     CommandParser,
@@ -37,7 +35,6 @@ from .cli import (
     output_dir_problem,
 )
 from .config import Config, ConfigError
-from .core.stats import mean_stderr
 from .gan.factory import resolve
 from .gan.networks import CheckpointError
 from .interrupts import Interrupted
@@ -54,6 +51,15 @@ from .runfiles import (
     read_jsonl,
     remove_empty_dirs,
 )
+from .training.mode_tables import (
+    PUBLISHED,
+    PUBLISHED_ITERATIONS,
+    TABLE_KEYS,
+    format_markdown,
+    strict_json,
+    summary_at,
+    table_rows,
+)
 from .training.trainer import Diverged, Trainer
 
 PROTOCOLS = {
@@ -62,12 +68,6 @@ PROTOCOLS = {
     "veegan-ring": ("ring8_pacgan", "_veegan"),
     "veegan-grid": ("grid25", "_veegan"),
 }
-# PacGAN Table 1 (mean +- standard error over 10 seeds): modes, high-quality %, reverse KL.
-PUBLISHED = {
-    "ring8_pacgan": {"GAN": (6.3, 0.5, 98.2, 0.2, 0.45, 0.09),
-                     "PacGAN2": (7.9, 0.1, 95.6, 2.0, 0.07, 0.03)},
-    "grid25": {"GAN": (17.3, 0.8, 94.8, 0.7, 0.70, 0.07)},
-}
 DEFAULT_STEPS = 2000  # CPU scale; the published runs trained for far longer
 # Bounds on the command line: the published scale fits (10 seeds, packs 1-4, hundreds of
 # thousands of iterations); a typo that would train for days or weeks does not.
@@ -75,8 +75,7 @@ MAX_STEPS = 1_000_000
 MAX_SEEDS = 100
 MAX_PACK = 64
 MAX_PACKS = 16
-# What the table reads from each run's summary.json (both counting rules: runs are shared).
-TABLE_KEYS = ("modes_covered", "high_quality_fraction", "reverse_kl")
+MAX_LENGTHS = 16
 
 
 def protocol_config(preset: str, pack: int, seed: int, steps: int) -> Config:
@@ -90,14 +89,6 @@ def protocol_config(preset: str, pack: int, seed: int, steps: int) -> Config:
         eval_every=max(1, steps // 10), eval_samples=2500, expensive_every=0,
         backend="numpy",
     )
-
-
-def mean_se(values: list[float]) -> tuple[float, float]:
-    """Mean and standard error (sample std / sqrt(n); 0 for one value)."""
-    a = np.asarray(values, dtype=float)
-    if len(a) < 2:
-        return (float(a[0]), 0.0) if len(a) else (math.nan, math.nan)
-    return mean_stderr(a)
 
 
 def _trajectory(config: Config) -> dict:
@@ -219,71 +210,6 @@ def run_one(config: Config, run_dir: Path, quiet: bool) -> dict:
     return summary
 
 
-def table_rows(summaries: dict[int, list[dict]], suffix: str) -> list[dict]:
-    """One row per pack size: modes, high-quality % and reverse KL, mean +- s.e. over seeds.
-    A run without high-quality samples has reverse KL undefined; it is left out of that
-    column's mean and counted in `reverse_kl_undefined`."""
-    rows = []
-    for pack, runs in sorted(summaries.items()):
-        kls = [s[f"reverse_kl{suffix}"] for s in runs if s.get(f"reverse_kl{suffix}") is not None]
-        rows.append({
-            "name": "GAN" if pack == 1 else f"PacGAN{pack}",
-            "pack": pack,
-            "seeds": len(runs),
-            "diverged": sum(bool(s.get("diverged")) for s in runs),
-            "modes": mean_se([s[f"modes_covered{suffix}"] for s in runs
-                              if s.get(f"modes_covered{suffix}") is not None]),
-            "high_quality_percent": mean_se(
-                [100.0 * s[f"high_quality_fraction{suffix}"] for s in runs
-                 if s.get(f"high_quality_fraction{suffix}") is not None]),
-            "reverse_kl": mean_se(kls),
-            "reverse_kl_undefined": len(runs) - len(kls),
-        })
-    return rows
-
-
-def format_markdown(name: str, preset: str, steps: int, rows: list[dict], seconds: float) -> str:
-    def pm(pair, digits):
-        mean, se = pair
-        return "n/a" if math.isnan(mean) else f"{mean:.{digits}f} +- {se:.{digits}f}"
-
-    total = 8 if "ring" in name else 25
-    lines = [
-        f"## {name}: {preset}, {steps} iterations per run (CPU scale)",
-        "",
-        f"Counting rule: {'VEEGAN' if name.startswith('veegan') else 'PacGAN'}. Mean +- "
-        "standard error over seeds. The published runs trained for far longer (hundreds of "
-        f"thousands of iterations); these {steps}-iteration runs are the protocol scaled down, "
-        "not a replication of its length.",
-        "",
-        f"| method | seeds | modes (max {total}) | high-quality samples (%) | reverse KL |",
-        "|---|---|---|---|---|",
-    ]
-    for row in rows:
-        note = f" ({row['diverged']} diverged)" if row["diverged"] else ""
-        kl = pm(row["reverse_kl"], 2)
-        if row["reverse_kl_undefined"]:
-            kl += f" ({row['reverse_kl_undefined']} undefined)"
-        lines.append(f"| toygan {row['name']} | {row['seeds']}{note} | {pm(row['modes'], 1)} | "
-                     f"{pm(row['high_quality_percent'], 1)} | {kl} |")
-    for method, (m, ms, q, qs, k, ks) in PUBLISHED.get(preset, {}).items():
-        lines.append(f"| published {method} (PacGAN Table 1) | 10 | {m:.1f} +- {ms:.1f} | "
-                     f"{q:.1f} +- {qs:.1f} | {k:.2f} +- {ks:.2f} |")
-    lines += ["", f"Wall time: {seconds:.0f} s.", ""]
-    return "\n".join(lines)
-
-
-def _strict_json(value):
-    """NaN (a column with no defined value) as null: JSON has no NaN."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, (list, tuple)):
-        return [_strict_json(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _strict_json(v) for k, v in value.items()}
-    return value
-
-
 def build_parser() -> CommandParser:
     parser = CommandParser(
         prog="python -m toygan.reproduce",
@@ -301,6 +227,11 @@ def build_parser() -> CommandParser:
     parser.add_argument("--out", type=Path, default=None,
                         help="output directory (default runs/reproduce-PRESET: pacgan-* and "
                         "veegan-* share their runs, which differ only in how they are counted)")
+    parser.add_argument("--table-at", type=int_list(1, MAX_STEPS, MAX_LENGTHS, "3000,10000"),
+                        default=None, metavar="ITERATIONS",
+                        help="also tabulate the same runs after these many iterations, e.g. "
+                        "3000,10000: each a multiple of the evaluation interval (--steps / 10) "
+                        "and at most --steps (default: --steps only)")
     parser.add_argument("--quiet", action="store_true")
     return parser
 
@@ -319,6 +250,12 @@ def _plan(args: argparse.Namespace) -> tuple[Path, list[tuple[int, int, Config, 
         table = out / f"table-{args.name}.{ext}"
         if table.exists() and not table.is_file():
             raise RunFileError(f"{table} is not a file; the table cannot be written there")
+    every = protocol_config(preset, 1, 0, args.steps).eval_every
+    for length in args.table_at or []:
+        if length > args.steps or length % every:
+            raise UsageError(f"--table-at {length}: runs of {args.steps} iterations are "
+                             f"evaluated every {every}; give multiples of {every} up to "
+                             f"{args.steps}")
     for pack in packs:
         config = protocol_config(preset, pack, 0, args.steps)
         check_memory(config, resolve(config))
@@ -388,13 +325,21 @@ def _reproduce(args: argparse.Namespace, out: Path,
                   f"{how}; rerun the same command to continue", file=sys.stderr)
             return err.exit_code
         summaries.setdefault(pack, []).append(summary)
-    rows = table_rows(summaries, suffix)
+    tables = {args.steps: table_rows(summaries, suffix)}
+    for length in sorted(set(args.table_at or []) - {args.steps}):
+        earlier = {pack: [summary_at(read_jsonl(run_dir / "metrics.jsonl"), length)
+                          for p, _, _, run_dir in plan if p == pack] for pack in summaries}
+        tables[length] = table_rows(earlier, suffix)
     seconds = time.perf_counter() - t0
-    text = format_markdown(args.name, preset, args.steps, rows, seconds)
+    text = format_markdown(args.name, preset, tables, seconds)
     atomic_write_text(out / f"table-{args.name}.md", text)
     atomic_write_text(out / f"table-{args.name}.json", json.dumps(
         {"name": args.name, "preset": preset, "steps": args.steps, "seeds": args.seeds,
-         "rows": _strict_json(rows), "published": PUBLISHED.get(preset, {}),
+         "rows": strict_json(tables[args.steps]),
+         "by_length": [{"iterations": n, "rows": strict_json(tables[n])}
+                       for n in sorted(tables)],
+         "published": PUBLISHED.get(preset, {}),
+         "published_iterations": PUBLISHED_ITERATIONS,
          "wall_seconds": round(seconds, 1)}, indent=2) + "\n")
     print(text)
     return 0
