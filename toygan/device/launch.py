@@ -61,6 +61,17 @@ def kernel_names(directory: Path = KERNEL_DIR) -> dict[str, str]:
     return names
 
 
+def sources_digest(*directories: Path) -> str:
+    """SHA-256 of every kernel source and header (.cu, .cuh, .h) in `directories`: what a
+    compiled module depends on beyond its own text."""
+    digest = hashlib.sha256()
+    paths = {path for directory in directories for path in Path(directory).glob("*")}
+    for path in sorted(paths):
+        if path.suffix in (".cu", ".cuh", ".h"):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def _float_flags(dtype) -> tuple[str, ...]:
     dtype = np.dtype(dtype)
     if dtype == np.float64:
@@ -131,10 +142,7 @@ class EmuModule:
         compiler = os.environ.get("CXX", "g++")
         flags = (*EMU_FLAGS, *_float_flags(self.dtype), f"-I{self.directory}", f"-I{KERNEL_DIR}")
         unit = self._translation_unit()
-        digest = hashlib.sha256()
-        for path in sorted({*KERNEL_DIR.glob("*"), *self.directory.glob("*")}):
-            if path.suffix in (".cu", ".cuh", ".h"):
-                digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        digest = hashlib.sha256(sources_digest(KERNEL_DIR, self.directory).encode())
         digest.update(unit.encode() + " ".join((compiler, *flags)).encode())
         target = cache_dir() / f"emu-{digest.hexdigest()[:20]}-{self.dtype.name}.so"
         if target.is_file():
@@ -190,18 +198,32 @@ extern "C" int toygan_emu_launch(int index, unsigned gx, unsigned gy, unsigned g
 """
 
 
+def cuda_compile_input(dtype=np.float32, directory: Path = KERNEL_DIR) -> tuple[str, tuple]:
+    """The code and options `CudaModule` hands CuPy's RawModule (NVRTC).
+
+    The code #includes the .cu files, so it alone would not change when a kernel does; CuPy
+    keys its on-disk cubin cache (~/.cupy/kernel_cache) on the code and the options only, and
+    would hand back the old kernels after an edit. The first line of the code is therefore
+    the digest of every source and header, which changes with any of them."""
+    directory = Path(directory)
+    lines = [f"// toygan kernel sources sha256 {sources_digest(directory)}"]
+    lines += [f'#include "{path.name}"' for path in sources(directory)]
+    options = ("-std=c++17", f"-I{directory}", *_float_flags(dtype))
+    return "\n".join(lines) + "\n", options
+
+
 class CudaModule:
     """The kernels compiled by NVRTC through CuPy's RawModule; arrays are CuPy arrays."""
 
     kind = "cuda"
 
-    def __init__(self, dtype=np.float32) -> None:
+    def __init__(self, dtype=np.float32, directory: Path = KERNEL_DIR) -> None:
         import cupy  # imported here: CPU-only installs never need it
 
         self.dtype = np.dtype(dtype)
-        self.names = kernel_names()
-        code = "\n".join(f'#include "{path.name}"' for path in sources())
-        options = ("-std=c++17", f"-I{KERNEL_DIR}", *_float_flags(self.dtype))
+        self.directory = Path(directory)
+        self.names = kernel_names(self.directory)
+        code, options = cuda_compile_input(self.dtype, self.directory)
         self.module = cupy.RawModule(code=code, options=options)
         self.functions = {name: self.module.get_function(name) for name in self.names}
         self.launches = 0
