@@ -51,12 +51,23 @@ MAX_BLOCKS_1D = 1024  # grid-stride kernels: enough blocks to fill a GPU, no mor
 # blocks fill more SMs, but every block writes a partial gradient that fused_update reads.
 FUSED_MAX_BLOCKS = 128
 
+# CUDA caps gridDim.y and gridDim.z at 65535: the tiled kernels put members on z and the
+# fused steps on y, so that is the most members one launch of a population can hold.
+MAX_MEMBERS = 65535
+
 Geometry = tuple[tuple[int, int, int], tuple[int, int, int]]
+
+
+def check_members(members: int) -> None:
+    if not 1 <= members <= MAX_MEMBERS:
+        raise ValueError(f"{members} members: the kernels launch at most {MAX_MEMBERS} "
+                         "(CUDA's limit on gridDim.y and gridDim.z)")
 
 
 # ------------------------------------------------------------------ geometry
 def tiled_geometry(columns: int, rows: int, members: int) -> Geometry:
     """One thread per output element of a (rows x columns) matrix per member."""
+    check_members(members)
     return (math.ceil(columns / TILE), math.ceil(rows / TILE), members), (TILE, TILE, 1)
 
 
@@ -120,4 +131,5 @@ def fused_blocks(chunks: int) -> int:
 
 
 def fused_geometry(blocks: int, members: int) -> Geometry:
+    check_members(members)
     return (blocks, members, 1), (FUSED_THREADS, 1, 1)

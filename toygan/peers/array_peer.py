@@ -108,8 +108,12 @@ class ArrayGAN:
         else:  # CuPy's own generator, on the device
             xp.random.seed(config.seed)
             self._normal = lambda shape: xp.random.standard_normal(shape, dtype=self.dtype)
-            self._component = lambda n: xp.random.choice(len(self.weights), n,
-                                                         p=xp.asarray(self.weights))
+            # Not random.choice(p=...): CuPy checks p on the host, two synchronisations per
+            # draw. The inverse CDF at uniform draws stays on the device.
+            cdf = xp.asarray(np.cumsum(mixture.weights) / np.sum(mixture.weights))
+            last = len(self.weights) - 1  # a uniform draw above cdf[-1] by rounding
+            self._component = lambda n: xp.minimum(
+                xp.searchsorted(cdf, xp.random.random_sample(n), side="right"), last)
 
     def sample_real(self):
         c = self._component(self.m)

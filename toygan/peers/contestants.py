@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import resource
 import signal
@@ -63,6 +64,9 @@ def _toygan_step(variant: str, batch: int):
     import cupy
 
     stream = cupy.cuda.Stream(non_blocking=True)
+    # The GAN's uploads and zero-fills ran on the legacy stream, which a non-blocking
+    # stream does not wait for: order the warm-up after them.
+    stream.wait_event(cupy.cuda.Stream.null.record())
     with stream:
         for _ in range(3):  # every buffer allocated and layout uploaded before capture
             gan.launch_iteration()
@@ -94,7 +98,7 @@ def available(contestant: str) -> str | None:
             return "no GPU visible to PyTorch"
     if contestant.startswith("jax"):
         return jax_peer.available()
-    if contestant.startswith("toygan-cuda") or contestant.startswith("cupy"):
+    if _on_cupy(contestant):
         if not launch.cuda_available():
             return "no CuPy or no GPU"
     return None
@@ -107,52 +111,82 @@ def _measure(contestant: str, batch: int, warmup: int, repeats: int, iterations:
     # of its own on the terminal).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        if contestant in TOYGAN_VARIANTS:
-            step, clock = _toygan_step(TOYGAN_VARIANTS[contestant], batch)
-        elif contestant.startswith("jax"):
-            step, clock = jax_peer.jax_step(batch, POPULATION_MEMBERS.get(contestant, 1))
-        elif contestant in POPULATION_MEMBERS:
-            config = workload(batch)
-            if contestant != "toygan-population":
-                config.backend = "cuda"
-            mixture = resolve(config)
-            members = member_configs(config, POPULATION_MEMBERS[contestant], {})
-            gan = make_population_gan(members, mixture)
-            clock = HostClock() if contestant == "toygan-population" else CupyClock()
-            step = gan.iteration
-        elif contestant in ARRAY_PEERS:
-            step, clock = _array_step(ARRAY_PEERS[contestant], batch)
-        else:  # torch-{cpu,cuda}-{eager,compile,graphs}
-            _, device, variant = contestant.split("-")
-            step, clock = torch_step(batch, device, variant)
-        for _ in range(warmup):
-            step()
-        rates = []
-        # A population iteration is POPULATION_MEMBERS GAN iterations: rates count those.
-        members = POPULATION_MEMBERS.get(contestant, 1)
-        if members > 1:
-            iterations = max(3, iterations // members)
-        for _ in range(repeats):
-            clock.start()
-            for _ in range(iterations):
-                step()
-            rates.append(members * iterations / clock.stop())
-        peak = _peak_memory(contestant)
-        queue.put({"rates": rates, "peak_memory_mb": peak, "iterations_per_block": iterations,
-                   "members": members})
+        with cupy_peak_memory() if _on_cupy(contestant) else contextlib.nullcontext() as hook:
+            queue.put(_timed(contestant, batch, warmup, repeats, iterations, hook))
     except Exception as err:  # reported in the table, not fatal to the other contestants
         queue.put({"error": f"{type(err).__name__}: {err}"})
 
 
-def _peak_memory(contestant: str) -> float:
-    if "cuda" in contestant:
-        if contestant.startswith("torch"):
-            import torch
+def _on_cupy(contestant: str) -> bool:
+    return contestant.startswith("toygan-cuda") or contestant.startswith("cupy")
 
-            return torch.cuda.max_memory_allocated() / 2**20
-        import cupy
 
-        return cupy.get_default_memory_pool().total_bytes() / 2**20
+def cupy_peak_memory():
+    """A CuPy memory hook keeping the high-water mark of the pool's bytes in use (the
+    pool's total_bytes() is what it holds now, not the most it lent out at once)."""
+    import cupy
+
+    class PeakMemory(cupy.cuda.MemoryHook):
+        name = "toygan_peak_memory"
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.used = self.peak = cupy.get_default_memory_pool().used_bytes()
+
+        def malloc_postprocess(self, **kwargs) -> None:
+            self.used += kwargs["mem_size"]
+            self.peak = max(self.peak, self.used)
+
+        def free_postprocess(self, **kwargs) -> None:
+            self.used -= kwargs["mem_size"]
+
+    return PeakMemory()
+
+
+def _timed(contestant: str, batch: int, warmup: int, repeats: int, iterations: int,
+           hook) -> dict:
+    """Build one contestant's step, warm it up and time `repeats` blocks of it."""
+    if contestant in TOYGAN_VARIANTS:
+        step, clock = _toygan_step(TOYGAN_VARIANTS[contestant], batch)
+    elif contestant.startswith("jax"):
+        step, clock = jax_peer.jax_step(batch, POPULATION_MEMBERS.get(contestant, 1))
+    elif contestant in POPULATION_MEMBERS:
+        config = workload(batch)
+        if contestant != "toygan-population":
+            config.backend = "cuda"
+        mixture = resolve(config)
+        members = member_configs(config, POPULATION_MEMBERS[contestant], {})
+        gan = make_population_gan(members, mixture)
+        clock = HostClock() if contestant == "toygan-population" else CupyClock()
+        step = gan.iteration
+    elif contestant in ARRAY_PEERS:
+        step, clock = _array_step(ARRAY_PEERS[contestant], batch)
+    else:  # torch-{cpu,cuda}-{eager,compile,graphs}
+        _, device, variant = contestant.split("-")
+        step, clock = torch_step(batch, device, variant)
+    for _ in range(warmup):
+        step()
+    rates = []
+    # A population iteration is POPULATION_MEMBERS GAN iterations: rates count those.
+    members = POPULATION_MEMBERS.get(contestant, 1)
+    if members > 1:
+        iterations = max(3, iterations // members)
+    for _ in range(repeats):
+        clock.start()
+        for _ in range(iterations):
+            step()
+        rates.append(members * iterations / clock.stop())
+    return {"rates": rates, "peak_memory_mb": _peak_memory(contestant, hook),
+            "iterations_per_block": iterations, "members": members}
+
+
+def _peak_memory(contestant: str, hook) -> float:
+    if hook is not None:
+        return hook.peak / 2**20
+    if "cuda" in contestant:  # PyTorch on the GPU
+        import torch
+
+        return torch.cuda.max_memory_allocated() / 2**20
     # ru_maxrss is in KiB on Linux
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 

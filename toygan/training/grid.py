@@ -8,11 +8,11 @@ import json
 from pathlib import Path
 
 from ..config import Config, ConfigError
+from ..device.geometry import MAX_MEMBERS  # members ride on one grid dimension of a launch
 
 # Options a grid may vary: they change neither shapes nor code paths, so members of
 # different cells still run in one lockstep batch.
 GRID_KEYS = {"lr_d": float, "lr_g": float, "k": int, "seed": int, "gamma": float}
-MAX_MEMBERS = 65_535  # members ride on one grid dimension of a kernel launch
 
 
 def parse_grid(spec: str | None) -> dict[str, list]:
