@@ -340,14 +340,15 @@ def test_packed_run_trains_resumes_and_logs_no_pointwise_gap(tmp_path):
 
 
 @pytest.mark.parametrize("option", [{"pack": 2}, {"g_batchnorm": True}])
-def test_kernel_backends_refuse_packing_and_batch_norm(option, monkeypatch):
-    with pytest.raises(ConfigError, match="numpy backend only"):
-        small(backend="emu", **option).validate()
+def test_kernel_backends_run_packing_and_batch_norm_per_op_only(option, monkeypatch):
+    small(backend="emu", **option).validate()
+    with pytest.raises(ConfigError, match="--kernels fused has no batch norm"):
+        small(backend="emu", kernels="fused", **option).validate()
 
-    monkeypatch.setattr(launch, "cuda_available", lambda: True)  # auto would pick cuda...
+    monkeypatch.setattr(launch, "cuda_available", lambda: True)  # auto picks cuda...
     config = small(backend="auto", **option)
     resolve(config)
-    assert config.backend == "numpy"  # ...but not for batch norm or packing
+    assert config.backend == "cuda"  # ...for batch norm and packing too
     plain = small(backend="auto")
     resolve(plain)
     assert plain.backend == "cuda"

@@ -87,7 +87,8 @@ class Config:
     # the per-op kernels (the reference path), or fused only (an error where not allowed).
     kernels: str = option("auto", "str", "emu/cuda backends: fused runs each training step as "
                           "one kernel per network pass, per-op one kernel per layer; auto: "
-                          "fused where the networks allow (no maxout or dropout)",
+                          "fused where the networks allow (no maxout, dropout, batch norm or "
+                          "packing)",
                           choices=KERNELS)
     expensive_every: int = option(4, "int", "evaluations between the expensive metrics "
                                   "(Parzen, precision/recall, density/coverage); 0: final "
@@ -110,15 +111,15 @@ class Config:
                          "look-ahead's gradients), optimistic (simultaneous, the optimiser "
                          "fed 2 g_t - g_(t-1)); all but alternating need k = 1; numpy "
                          "backend", choices=UPDATES)
-    # Architecture options for published protocols (toygan.reproduce); numpy backend only
-    # where the kernels lack the layer (batch norm, packing).
+    # Architecture options for published protocols (toygan.reproduce). On the kernel
+    # backends batch norm and packing run per-op (the fused kernels have neither).
     d_hidden: list[int] | None = option(None, "widths-or-none", "D's hidden widths when they "
                                         "differ from G's", cli=False)
     g_batchnorm: bool = option(False, "bool", "batch norm after each hidden Linear of G",
                                cli=False)
     maxout_pieces: int = option(2, "int", "pieces per maxout unit", lo=1, hi=1024, cli=False)
     pack: int = option(1, "int", "PacGAN packing: D judges packs of this many samples "
-                       "(numpy backend)", lo=1, hi=1024)
+                       "(kernel backends: per-op)", lo=1, hi=1024)
     adam_beta1: float = option(0.5, "float", "Adam's beta1", lo=0, hi=1, hi_open=True,
                                cli=False)
 
@@ -157,9 +158,6 @@ class Config:
         need(not kernels or self.loss in KERNEL_LOSSES,
              f"--loss {self.loss} runs on the numpy backend only (the kernels implement "
              f"{', '.join(KERNEL_LOSSES)}); use --backend numpy")
-        need(not kernels or not (self.g_batchnorm or self.pack > 1),
-             "batch norm in G and packing (pack > 1) run on the numpy backend only; "
-             "use --backend numpy")
         need(self.penalty != "wgan-gp" or self.loss == "wasserstein",
              f"--penalty wgan-gp is the penalty of the wasserstein critic (it replaces "
              f"weight clipping), not of --loss {self.loss}; use r1 or r2")
@@ -171,13 +169,18 @@ class Config:
         need(self.kernels != "fused" or self.backend in ("emu", "cuda"),
              "--kernels fused runs on the kernel backends: use --backend cuda (a GPU) or "
              "emu (the kernels emulated on the CPU)")
+        # Batch norm needs the whole batch and a pack spans rows; the fused kernels take a
+        # chunk of rows, one sample each, at a time. Per-op runs both.
+        need(self.kernels != "fused" or not (self.g_batchnorm or self.pack > 1),
+             "--kernels fused has no batch norm in G or packing (pack > 1); use --kernels "
+             "auto or per-op")
         return mixture
 
     @property
     def host_only(self) -> bool:
         """Whether the run needs the numpy backend (layers or steps the kernels lack)."""
-        return (self.g_batchnorm or self.pack > 1 or self.penalty != "none"
-                or self.update != "alternating" or self.loss not in KERNEL_LOSSES)
+        return (self.penalty != "none" or self.update != "alternating"
+                or self.loss not in KERNEL_LOSSES)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

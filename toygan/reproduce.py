@@ -34,7 +34,7 @@ from .cli import (
     os_error_text,
     output_dir_problem,
 )
-from .config import Config, ConfigError
+from .config import BACKENDS, Config, ConfigError
 from .gan.factory import resolve
 from .gan.networks import CheckpointError
 from .interrupts import Interrupted
@@ -78,8 +78,10 @@ MAX_PACKS = 16
 MAX_LENGTHS = 16
 
 
-def protocol_config(preset: str, pack: int, seed: int, steps: int) -> Config:
-    """The PacGAN network, optimiser and evaluation for one (pack, seed)."""
+def protocol_config(preset: str, pack: int, seed: int, steps: int,
+                    backend: str = "numpy") -> Config:
+    """The PacGAN network, optimiser and evaluation for one (pack, seed); `backend` does
+    not change the protocol (the kernel backends run batch norm and packing per-op)."""
     return Config(
         preset=preset, loss="nonsaturating", k=1, steps=steps, batch=100,
         lr_d=1e-4, lr_g=1e-4, optimizer="adam", adam_beta1=0.8,
@@ -87,7 +89,7 @@ def protocol_config(preset: str, pack: int, seed: int, steps: int) -> Config:
         d_hidden=[200, 200, 200], d_activation="maxout", maxout_pieces=5,
         noise_dim=2, noise="normal", seed=seed, pack=pack,
         eval_every=max(1, steps // 10), eval_samples=2500, expensive_every=0,
-        backend="numpy",
+        backend=backend,
     )
 
 
@@ -232,6 +234,10 @@ def build_parser() -> CommandParser:
                         help="also tabulate the same runs after these many iterations, e.g. "
                         "3000,10000: each a multiple of the evaluation interval (--steps / 10) "
                         "and at most --steps (default: --steps only)")
+    parser.add_argument("--backend", choices=BACKENDS, default="numpy",
+                        help="where the runs train: numpy (default), emu, cuda (a GPU), or "
+                        "auto (cuda where CuPy sees a GPU); a run resumes only on the "
+                        "backend it started on")
     parser.add_argument("--quiet", action="store_true")
     return parser
 
@@ -250,19 +256,19 @@ def _plan(args: argparse.Namespace) -> tuple[Path, list[tuple[int, int, Config, 
         table = out / f"table-{args.name}.{ext}"
         if table.exists() and not table.is_file():
             raise RunFileError(f"{table} is not a file; the table cannot be written there")
-    every = protocol_config(preset, 1, 0, args.steps).eval_every
+    every = protocol_config(preset, 1, 0, args.steps, args.backend).eval_every
     for length in args.table_at or []:
         if length > args.steps or length % every:
             raise UsageError(f"--table-at {length}: runs of {args.steps} iterations are "
                              f"evaluated every {every}; give multiples of {every} up to "
                              f"{args.steps}")
     for pack in packs:
-        config = protocol_config(preset, pack, 0, args.steps)
+        config = protocol_config(preset, pack, 0, args.steps, args.backend)
         check_memory(config, resolve(config))
     plan = []
     for pack in packs:
         for seed in range(args.seeds):
-            config = protocol_config(preset, pack, seed, args.steps)
+            config = protocol_config(preset, pack, seed, args.steps, args.backend)
             resolve(config)
             run_dir = out / f"pack{pack}-seed{seed}"
             inspect_run(config, run_dir)

@@ -1,6 +1,6 @@
 """BatchNorm and MLP(batchnorm=True): forward against a plain NumPy reference, backward
 against central finite differences in float64, the member axis, gradient identities,
-dtypes, allocation, and the kernel backends' refusal.
+dtypes, allocation, and the kernel backends' per-op only (not fused) support.
 
 The layer's checks compare the full gradient, coordinate by coordinate, with central
 differences (step 1e-6): the error's norm must be within rtol 1e-6 of the numeric
@@ -501,10 +501,9 @@ def test_mlp_without_hidden_layers_has_no_batchnorm():
     assert [type(layer) for layer in mlp.layers] == [Linear]
 
 
-def test_kernel_backends_refuse_batchnorm():
+def test_kernel_backends_take_batchnorm_but_not_fused():
     from toygan.device.arrays import Device
     from toygan.device.mlp import DeviceMLP
 
     mlp = MLP([2, 4, 1], batchnorm=True)
-    with pytest.raises(ValueError, match="BatchNorm"):
-        DeviceMLP(mlp, Device("reference"))
+    assert DeviceMLP(mlp, Device("reference")).fused_unsupported() == "batch norm is not fused"

@@ -24,7 +24,7 @@ def test_validate_checks_without_probing_or_changing_a_field(monkeypatch):
     assert mixture.name == "mixture8" and mixture.n_components == 8
     assert config.to_dict() == before  # backend still auto, mixture still null
     with pytest.raises(ConfigError, match="numpy backend only"):
-        Config(backend="emu", pack=2).validate()
+        Config(backend="emu", penalty="r1").validate()
 
 
 def test_resolve_picks_numpy_without_a_gpu_and_fills_the_mixture(monkeypatch):
@@ -40,9 +40,9 @@ def test_resolve_picks_cuda_where_a_gpu_is_seen_unless_the_networks_need_numpy(m
     config = Config(backend="auto")
     factory.resolve(config)
     assert config.backend == "cuda"
-    packed = Config(backend="auto", pack=2)
-    factory.resolve(packed)
-    assert packed.backend == "numpy"
+    penalised = Config(backend="auto", penalty="r1")
+    factory.resolve(penalised)
+    assert penalised.backend == "numpy"
 
 
 def test_resolve_refuses_cuda_without_a_gpu(monkeypatch):

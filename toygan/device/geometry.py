@@ -71,6 +71,13 @@ def tiled_geometry(columns: int, rows: int, members: int) -> Geometry:
     return (math.ceil(columns / TILE), math.ceil(rows / TILE), members), (TILE, TILE, 1)
 
 
+def column_geometry(columns: int, members: int) -> Geometry:
+    """Reductions down the rows of a (rows x columns) matrix per member (batchnorm.cu):
+    one block per TILE columns, its TILE lanes of TILE threads striding over the rows."""
+    check_members(members)
+    return (math.ceil(columns / TILE), 1, members), (TILE, TILE, 1)
+
+
 def elementwise_geometry(n: int) -> Geometry:
     return (max(1, min(MAX_BLOCKS_1D, math.ceil(n / BLOCK_1D))), 1, 1), (BLOCK_1D, 1, 1)
 

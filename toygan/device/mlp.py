@@ -13,11 +13,13 @@ _ACTIVATION_NAMES = {nn.ReLU: "relu", nn.LeakyReLU: "leaky_relu", nn.Tanh: "tanh
 
 
 class _Block:
-    """A Linear layer with what follows it: an activation and dropout."""
+    """A Linear layer with what follows it: batch norm, an activation and dropout."""
 
     def __init__(self, linear: nn.Linear, offset: int) -> None:
         self.n_in, self.n_out, self.offset = linear.n_in, linear.n_out, offset
         self.act, self.leak, self.pieces, self.dropout = "identity", 0.0, 1, 0.0
+        self.bn_offset: int | None = None  # gamma, beta's place in the flat buffer
+        self.bn_eps = 0.0
 
     @property
     def width(self) -> int:
@@ -31,7 +33,11 @@ class DeviceMLP:
     Per Linear layer: linear_forward with the activation fused, then maxout_forward or
     dropout_forward when the layer has them; backward: linear_backward_params, and
     linear_backward_input carrying the gradient through the activation (and dropout mask)
-    of the layer below, or followed by maxout_backward.
+    of the layer below, or followed by maxout_backward. A layer with batch norm runs
+    linear_forward without activation, then batchnorm_forward with the activation fused
+    (it keeps xhat and inv_std); backward, batchnorm_backward turns the gradient of its
+    output (the activation's input) into that of the Linear output, and writes dgamma and
+    dbeta, before the Linear layer's own backward.
     """
 
     def __init__(self, host: nn.MLP, device: Device) -> None:
@@ -42,6 +48,8 @@ class DeviceMLP:
         for layer in host.layers:
             if isinstance(layer, nn.Linear):
                 self.blocks.append(_Block(layer, offset))
+            elif isinstance(layer, nn.BatchNorm):
+                self.blocks[-1].bn_offset, self.blocks[-1].bn_eps = offset, layer.eps
             elif isinstance(layer, nn.Dropout):
                 self.blocks[-1].dropout = layer.p
             elif type(layer) in _ACTIVATION_NAMES:
@@ -52,12 +60,15 @@ class DeviceMLP:
             else:
                 raise ValueError(f"the kernel backends have no {layer!r}")
             offset += layer.n_params
-        if self.blocks[-1].act != "identity":
-            raise ValueError("the kernel backends need an identity output activation")
+        if self.blocks[-1].act != "identity" or self.blocks[-1].bn_offset is not None:
+            raise ValueError("the kernel backends need an identity output activation "
+                             "(no batch norm after the output layer)")
         self.params = device.upload(host.params)
         self.grads = device.zeros(host.params.shape)
         self.wb = [self._view(self.params, b) for b in self.blocks]
         self.gwb = [self._view(self.grads, b) for b in self.blocks]
+        self.gb = [self._bn_view(self.params, b) for b in self.blocks]
+        self.ggb = [self._bn_view(self.grads, b) for b in self.blocks]
         self.training = True
         self.dropout_key: tuple[int, int] = (0, 0)
         self.next_dropout_call = None  # callable giving the Philox call number
@@ -70,6 +81,9 @@ class DeviceMLP:
             return "maxout is not fused"
         if any(b.dropout > 0 for b in self.blocks):
             return "dropout is not fused"
+        if any(b.bn_offset is not None for b in self.blocks):
+            # The fused kernels take a chunk of rows at a time; batch norm needs them all.
+            return "batch norm is not fused"
         if len(hidden) > 1:
             return f"hidden layers with different activations {sorted(hidden)}"
         return None
@@ -85,14 +99,27 @@ class DeviceMLP:
         return flat[:, block.offset:block.offset + size].reshape(
             self.P, block.n_in + 1, block.n_out)
 
+    def _bn_view(self, flat, block: _Block):
+        """(P, 2, n_out): gamma and beta (or their gradients), None without batch norm."""
+        if block.bn_offset is None:
+            return None
+        return flat[:, block.bn_offset:block.bn_offset + 2 * block.n_out].reshape(
+            self.P, 2, block.n_out)
+
     def _batch_buffers(self, batch: int) -> dict[str, list]:
         bufs = self._buffers.get(batch)
         if bufs is None:
             d, P = self.device, self.P
             bufs = {"z": [], "y": [], "arg": [], "u": [], "mask": [], "h": [], "dz": [],
-                    "dy": [], "zgrad": []}
+                    "dy": [], "zgrad": [], "bn": [], "xhat": [], "inv_std": [], "dlin": []}
             for i, b in enumerate(self.blocks):
                 bufs["z"].append(d.empty((P, batch, b.n_out)))
+                # Batch norm: its output (the activation's, fused), what its backward needs
+                # and the gradient of the Linear output it hands down.
+                bn = b.bn_offset is not None
+                for key, shape in (("bn", (P, batch, b.n_out)), ("xhat", (P, batch, b.n_out)),
+                                   ("inv_std", (P, b.n_out)), ("dlin", (P, batch, b.n_out))):
+                    bufs[key].append(d.empty(shape) if bn else None)
                 maxout = b.act == "maxout"
                 bufs["y"].append(d.empty((P, batch, b.width)) if maxout else None)
                 bufs["arg"].append(d.empty((P, batch, b.width), np.int32) if maxout else None)
@@ -120,10 +147,16 @@ class DeviceMLP:
             self._inputs.append(h)
             z = out if (i == last and out is not None) else bufs["z"][i]
             fused = "identity" if b.act == "maxout" else b.act
-            self.ops.linear_forward(h, self.wb[i], z, fused, b.leak)
-            h = z
+            if b.bn_offset is None:
+                self.ops.linear_forward(h, self.wb[i], z, fused, b.leak)
+                h = z
+            else:
+                self.ops.linear_forward(h, self.wb[i], z, "identity", 0.0)
+                h = bufs["bn"][i]
+                self.ops.batchnorm_forward(z, self.gb[i], h, bufs["xhat"][i],
+                                           bufs["inv_std"][i], b.bn_eps, fused, b.leak)
             if b.act == "maxout":
-                self.ops.maxout_forward(z, bufs["y"][i], bufs["arg"][i], b.pieces)
+                self.ops.maxout_forward(h, bufs["y"][i], bufs["arg"][i], b.pieces)
                 h = bufs["y"][i]
             mask = None
             if b.dropout > 0 and self.training:
@@ -138,7 +171,9 @@ class DeviceMLP:
     def _activation_output(self, i: int):
         """What block i's activation produced (before its dropout mask)."""
         bufs, b = self._buffers[self._batch], self.blocks[i]
-        return bufs["y"][i] if b.act == "maxout" else bufs["z"][i]
+        if b.act == "maxout":
+            return bufs["y"][i]
+        return bufs["z"][i] if b.bn_offset is None else bufs["bn"][i]
 
     def backward(self, grad_out, input_grad: bool = True, param_grads: bool = True):
         """grad_out = dL/d(output) (the output activation is the identity); fills `grads`
@@ -146,6 +181,10 @@ class DeviceMLP:
         bufs, ops = self._buffers[self._batch], self.ops
         g = grad_out
         for i in range(len(self.blocks) - 1, -1, -1):
+            if self.blocks[i].bn_offset is not None:  # g: dL/d(batch norm's output)
+                ops.batchnorm_backward(g, bufs["xhat"][i], bufs["inv_std"][i], self.gb[i],
+                                       bufs["dlin"][i], self.ggb[i] if param_grads else None)
+                g = bufs["dlin"][i]
             if param_grads:
                 ops.linear_backward_params(self._inputs[i], g, self.gwb[i])
             if i == 0:

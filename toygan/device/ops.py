@@ -19,6 +19,7 @@ from .geometry import (
     MAX_MODES,
     RULE_CODES,
     Geometry,
+    column_geometry,
     elementwise_geometry,
     fused_chunks,
     fused_geometry,
@@ -154,6 +155,37 @@ class KernelOps:
             _contiguous(a, name, self.dtype)
         self._launch("dropout_forward", elementwise_geometry(x.size), x, u, y, mask,
                      _i32(x.size), self.real(p))
+
+    # --------------------------------------------------------- batchnorm.cu
+    def batchnorm_forward(self, x, gb, y, xhat, inv_std, eps: float, act: str,
+                          leak: float) -> None:
+        P, B, N = x.shape
+        if B < 1 or gb.shape != (P, 2, N) or y.shape != x.shape or xhat.shape != x.shape \
+                or inv_std.shape != (P, N):
+            raise ValueError(f"batchnorm_forward: x {x.shape}, gb {gb.shape}, y {y.shape}, "
+                             f"xhat {xhat.shape}, inv_std {inv_std.shape}")
+        _check_dtype(self.dtype, ("x", x), ("gb", gb), ("y", y))
+        for name, a in (("xhat", xhat), ("inv_std", inv_std)):
+            _contiguous(a, name, self.dtype)
+        self._launch("batchnorm_forward", column_geometry(N, P), x, gb, y, xhat, inv_std,
+                     _i32(B), _i32(N), member_stride(x, "x"), member_stride(gb, "gb"),
+                     member_stride(y, "y"), self.real(eps), np.int32(ACTIVATION_CODES[act]),
+                     self.real(leak))
+
+    def batchnorm_backward(self, dy, xhat, inv_std, gb, dx, ggb) -> None:
+        P, B, N = dy.shape
+        if B < 1 or xhat.shape != dy.shape or dx.shape != dy.shape or inv_std.shape != (P, N) \
+                or gb.shape != (P, 2, N) or (ggb is not None and ggb.shape != (P, 2, N)):
+            raise ValueError(f"batchnorm_backward: dy {dy.shape}, xhat {xhat.shape}, gb "
+                             f"{gb.shape}, dx {dx.shape}, ggb {getattr(ggb, 'shape', None)}")
+        for name, a in (("dy", dy), ("xhat", xhat), ("inv_std", inv_std), ("dx", dx)):
+            _contiguous(a, name, self.dtype)
+        _check_dtype(self.dtype, ("gb", gb), *(() if ggb is None else (("ggb", ggb),)))
+        # Without ggb the kernel writes no parameter gradient; dx stands in for the pointer.
+        self._launch("batchnorm_backward", column_geometry(N, P), dy, xhat, inv_std, gb, dx,
+                     dx if ggb is None else ggb, _i32(B), _i32(N), member_stride(gb, "gb"),
+                     member_stride(dx if ggb is None else ggb, "ggb"),
+                     np.int32(ggb is not None))
 
     # ------------------------------------------------------------ losses.cu
     def loss_discriminator(self, logits, grad, value, loss: str) -> None:

@@ -31,6 +31,13 @@ class Ops(Protocol):
     def dropout_forward(self, x, u, y, mask, p: float) -> None:
         ...
 
+    def batchnorm_forward(self, x, gb, y, xhat, inv_std, eps: float, act: str,
+                          leak: float) -> None:
+        ...
+
+    def batchnorm_backward(self, dy, xhat, inv_std, gb, dx, ggb) -> None:
+        ...
+
     def loss_discriminator(self, logits, grad, value, loss: str) -> None:
         ...
 

@@ -89,6 +89,31 @@ def dropout_forward(x, u, y, mask, p: float) -> None:
     y[...] = x * mask
 
 
+# ------------------------------------------------------------------- batchnorm.cu
+def batchnorm_forward(x, gb, y, xhat, inv_std, eps: float, act: str, leak: float) -> None:
+    """Batch statistics per member and feature over axis 1 (two passes, biased variance);
+    gb (P, 2, N) holds gamma (row 0) and beta (row 1)."""
+    t, B = x.dtype.type, x.shape[1]
+    mean = x.sum(axis=1, keepdims=True) / t(B)
+    d = x - mean
+    s = t(1) / np.sqrt((d * d).sum(axis=1, keepdims=True) / t(B) + t(eps))
+    inv_std[...] = s[:, 0]
+    xhat[...] = d * s
+    y[...] = activate(gb[:, :1] * xhat + gb[:, 1:], act, leak)
+
+
+def batchnorm_backward(dy, xhat, inv_std, gb, dx, ggb) -> None:
+    """dx = gamma inv_std (dy - mean(dy) - xhat mean(dy xhat)); ggb (unless None) gets
+    sum(dy xhat) and sum(dy) over the batch."""
+    t, B = dy.dtype.type, dy.shape[1]
+    sum_g = dy.sum(axis=1, keepdims=True)
+    sum_gx = (dy * xhat).sum(axis=1, keepdims=True)
+    if ggb is not None:
+        ggb[:, :1], ggb[:, 1:] = sum_gx, sum_g
+    scale = gb[:, :1] * inv_std[:, None]
+    dx[...] = (dy - (xhat * (sum_gx / t(B)) + sum_g / t(B))) * scale
+
+
 # ---------------------------------------------------------------------- losses.cu
 def _discriminator_terms(logits, is_real, loss: str):
     """Per-logit D loss and its derivative (loss_terms.cuh); real samples where is_real."""

@@ -50,13 +50,20 @@ class DeviceGAN:
         self.cdf = device.upload(mixture.component_cdf())
         self.means = device.upload(mixture.means)
         self.stds = device.upload(mixture.stds)
-        self.d_input = device.empty((self.P, 2 * m, dim))
+        # PacGAN packing, as on the numpy backend: D judges m packs of `pack` consecutive
+        # samples side by side. Per member, D's input (2m, pack * dim) is the same memory
+        # as 2m * pack samples (m * pack real, then m * pack generated) of dim each, so
+        # the samples are written into views and no kernel packs them.
+        self.pack = pack = config.pack
+        samples = device.empty((self.P, 2 * m * pack, dim))
+        self.d_input = samples.reshape(self.P, 2 * m, pack * dim)
+        self.real_samples, self.fake_samples = samples[:, :m * pack], samples[:, m * pack:]
         self.d_grad = device.empty((self.P, 2 * m, 1))
         self.g_grad = device.empty((self.P, m, 1))
         self.values = device.empty((2, self.P))  # D and G loss
-        self.u_data = device.empty((self.P, m))
-        self.z_data = device.empty((self.P, m, dim))
-        self.noise = device.empty((self.P, m, config.noise_dim))
+        self.u_data = device.empty((self.P, m * pack))
+        self.z_data = device.empty((self.P, m * pack, dim))
+        self.noise = device.empty((self.P, m * pack, config.noise_dim))
         self._eval_buffers: dict = {}
         self.steps = choose_steps(self, config.kernels)
 
@@ -89,15 +96,26 @@ class DeviceGAN:
 
     # ------------------------------------------------------------- the step
     def sample_real(self) -> None:
-        """Writes m real samples per member into the first half of D's input."""
-        ops, m = self.ops, self.config.batch
+        """Writes m real packs (m * pack samples) per member into the first half of D's
+        input."""
+        ops = self.ops
         ops.random_uniform(self.u_data, self.keys["data"], self._next_call("data"), 0.0, 1.0)
         ops.random_normal(self.z_data, self.keys["data"], self._next_call("data"))
         ops.mixture_sample(self.u_data, self.z_data, self.cdf, self.means, self.stds,
-                           self.d_input[:, :m])
+                           self.real_samples)
+
+    def packed(self, x):
+        """(P, n * pack, dim) -> (P, n, pack * dim), a view: consecutive samples side by
+        side (x contiguous per member, as G's output is)."""
+        return x.reshape(x.shape[0], x.shape[1] // self.pack, x.shape[2] * self.pack)
+
+    def unpacked(self, x):
+        """The inverse view of `packed`: D's input gradient as G's output gradient."""
+        return x.reshape(x.shape[0], x.shape[1] * self.pack, x.shape[2] // self.pack)
 
     def training_noise(self):
-        """Draws G's noise minibatch into its buffer and returns it."""
+        """Draws G's noise minibatch (m * pack samples per member) into its buffer and
+        returns it."""
         call = self._next_call("noise")
         if self.config.noise == "normal":
             self.ops.random_normal(self.noise, self.keys["noise"], call)

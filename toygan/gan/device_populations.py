@@ -143,13 +143,13 @@ class DevicePopulationGAN(DeviceGAN):
         return calls
 
     def sample_real(self) -> None:
-        ops, m, P = self.ops, self.config.batch, self.P
+        ops, P = self.ops, self.P
         ops.random_uniform_members(self.u_data, self.keys["data"], self._member_calls("data"),
                                    0.0, 1.0)
         ops.random_normal_members(self.z_data.reshape(P, -1), self.keys["data"],
                                   self._member_calls("data"))
         ops.mixture_sample(self.u_data, self.z_data, self.cdf, self.means, self.stds,
-                           self.d_input[:, :m])
+                           self.real_samples)
 
     def training_noise(self):
         calls, flat = self._member_calls("noise"), self.noise.reshape(self.P, -1)

@@ -40,9 +40,10 @@ class PerOpSteps:
 
     def discriminator(self) -> None:
         gan = self.gan
-        ops, m = gan.ops, gan.config.batch
+        ops = gan.ops
         gan.sample_real()
-        gan.G.forward(gan.training_noise(), out=gan.d_input[:, m:])
+        # G writes its m * pack samples straight into the generated half of D's input.
+        gan.G.forward(gan.training_noise(), out=gan.fake_samples)
         logits = gan.D.forward(gan.d_input)
         ops.loss_discriminator(logits, gan.d_grad, gan.values[0], gan.loss.name)
         gan.D.backward(gan.d_grad, input_grad=False)
@@ -53,10 +54,10 @@ class PerOpSteps:
     def generator(self) -> None:
         gan = self.gan
         fake = gan.G.forward(gan.training_noise())
-        logits = gan.D.forward(fake)
+        logits = gan.D.forward(gan.packed(fake))
         gan.ops.loss_generator(logits, gan.g_grad, gan.values[1], gan.loss.name)
         grad_fake = gan.D.backward(gan.g_grad, input_grad=True, param_grads=False)
-        gan.G.backward(grad_fake, input_grad=False)
+        gan.G.backward(gan.unpacked(grad_fake), input_grad=False)
         gan.opt_g.step()
 
 
@@ -88,7 +89,7 @@ class FusedSteps:
         m = gan.config.batch
         gan.sample_real()
         noise = gan.training_noise()
-        gan.ops.fused_discriminator_step(gan.d_input[:, :m], noise, *self._networks(),
+        gan.ops.fused_discriminator_step(gan.real_samples, noise, *self._networks(),
                                          self.partial["d"], self.loss_partial["d"])
         clip = gan.config.clip if gan.loss.clip else 0.0
         gan.opt_d.fused_step(self.partial["d"], clip, self.loss_partial["d"], gan.values[0],
@@ -107,7 +108,9 @@ def choose_steps(gan: DeviceGAN, choice: str) -> PerOpSteps | FusedSteps:
     they do not), else PerOpSteps."""
     if choice == "per-op":
         return PerOpSteps(gan)
-    reason = (gan.G.fused_unsupported() or gan.D.fused_unsupported()
+    # Packing: the fused D step takes one sample per row of D's input.
+    reason = ("packing (pack > 1) is not fused" if gan.pack > 1 else None)
+    reason = (reason or gan.G.fused_unsupported() or gan.D.fused_unsupported()
               or fused_unsupported(tuple(gan.G.sizes), tuple(gan.D.sizes),
                                    gan.device.dtype.itemsize))
     if reason is None:
