@@ -6,15 +6,27 @@
 //   threadIdx/blockIdx/blockDim/gridDim are thread-local variables the scheduler sets
 //   before it resumes a fiber;
 // - __syncthreads() switches back to the block's scheduler, which resumes the next fiber;
-//   when every fiber of the block waits at the barrier, a new round starts. A block in
-//   which some threads have exited while others wait at a barrier is reported as an error
-//   (on a GPU that is undefined behaviour: a hang or silent garbage);
+//   when every fiber of the block waits at the barrier, a new round starts. Reported as
+//   errors (on a GPU they are undefined behaviour: a hang or silent garbage): a block in
+//   which some threads have exited while others wait at a barrier, and threads waiting at
+//   barriers of different call sites (file and line) in the same round;
+// - the fibers of a block run in an order chosen per launch by TOYGAN_EMU_ORDER: forward
+//   (thread order, the default), reverse, or shuffle[:SEED] (a fresh seeded permutation
+//   for every block and barrier round), so a race between barriers (one thread writes
+//   what another reads with no barrier between) gives a wrong result in some order
+//   whichever thread is the writer;
 // - blocks run one after another on each worker; TOYGAN_EMU_THREADS workers (default: the
 //   number of cores, at most 4) take blocks from a shared counter, as SMs would;
-// - __shared__ is `static thread_local`: one copy per worker, used by the block it runs;
+// - __shared__ is `static thread_local`: one copy per worker, used by the block it runs.
+//   launch.py appends `::emu::shared_block_start(name);` to every __shared__ declaration
+//   (in the copy it compiles); the first thread of a block to reach it fills the variable
+//   with NaN (floating types) or the byte 0x5A (integers), as undefined as a GPU's, so a
+//   read before any write shows; the block's shared variables must fit in 48 KiB;
+// - launch limits as CUDA's: grid (2^31-1, 65535, 65535), block (1024, 1024, 64), 1024
+//   threads, no dimension 0 (cudaErrorInvalidConfiguration);
 // - atomicAdd is a real atomic (blocks on different workers may race, as on a GPU).
 // Not emulated: warps (no warp primitives are used), memory ordering between blocks,
-// dynamic shared memory. __shared__ storage starts zeroed here, not undefined.
+// dynamic shared memory.
 #pragma once
 
 #include <ucontext.h>
@@ -26,6 +38,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -90,7 +103,20 @@ struct Fiber {
     ucontext_t context;
 #endif
     FiberState state;
+    const char* barrier_file;  // where it waits (AT_BARRIER)
+    int barrier_line;
 };
+
+enum Order { FORWARD, REVERSE, SHUFFLE };
+
+// A __shared__ variable of this worker: its storage, and the block that last filled it.
+struct SharedSlot {
+    void* address;
+    size_t bytes;
+    long block;
+};
+
+constexpr size_t MAX_SHARED_BYTES = 48 * 1024;  // static __shared__ per block
 
 // One per OS thread that runs blocks: the fibers of the block it is running.
 struct Worker {
@@ -101,6 +127,10 @@ struct Worker {
 #endif
     std::vector<Fiber> fibers;
     std::vector<char> stacks;
+    std::vector<int> order;  // the fibers in the order of the current round
+    std::vector<SharedSlot> shared;
+    size_t shared_bytes = 0;  // the current block's
+    long block = -1;          // the linear index of the block it runs
     int current = 0;
     void (*entry)(void**) = nullptr;
     void** args = nullptr;
@@ -166,16 +196,39 @@ inline void set_thread_index(int t) {
     thread_idx.z = t / (block_dim.x * block_dim.y);
 }
 
+// splitmix64: the shuffle order's random numbers, from (seed, block, round).
+inline uint64_t mix(uint64_t x) {
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+inline void round_order(Worker* w, int n_threads, Order order, uint64_t seed, long round) {
+    w->order.resize(n_threads);
+    for (int t = 0; t < n_threads; ++t)
+        w->order[t] = order == REVERSE ? n_threads - 1 - t : t;
+    if (order != SHUFFLE) return;
+    uint64_t state = mix(seed ^ mix((uint64_t)w->block ^ mix((uint64_t)round)));
+    for (int t = n_threads - 1; t > 0; --t) {  // Fisher-Yates
+        state = mix(state);
+        std::swap(w->order[t], w->order[(int)(state % (uint64_t)(t + 1))]);
+    }
+}
+
 // Runs one block to completion; returns an error message or "" on success.
-inline std::string run_block(Worker* w, int n_threads) {
+inline std::string run_block(Worker* w, int n_threads, Order order, uint64_t seed) {
     w->fibers.resize(n_threads);
     if (w->stacks.size() < (size_t)n_threads * STACK_BYTES)
         w->stacks.resize((size_t)n_threads * STACK_BYTES);
     for (int t = 0; t < n_threads; ++t)
         make_fiber(w, w->fibers[t], w->stacks.data() + (size_t)t * STACK_BYTES);
+    w->shared_bytes = 0;
+    char msg[512];
     for (long round = 0;; ++round) {
         int done = 0, waiting = 0, first_done = -1, first_waiting = -1;
-        for (int t = 0; t < n_threads; ++t) {
+        round_order(w, n_threads, order, seed, round);
+        for (int t : w->order) {
             Fiber& f = w->fibers[t];
             if (f.state == DONE) continue;
             w->current = t;
@@ -183,6 +236,13 @@ inline std::string run_block(Worker* w, int n_threads) {
             f.state = READY;
             to_fiber(w, f);
             ++w->switches;
+        }
+        if (w->shared_bytes > MAX_SHARED_BYTES) {
+            snprintf(msg, sizeof msg,
+                     "block (%u,%u,%u) uses %zu bytes of __shared__ memory, more than CUDA's "
+                     "static limit of %zu", block_idx.x, block_idx.y, block_idx.z,
+                     w->shared_bytes, MAX_SHARED_BYTES);
+            return msg;
         }
         for (int t = 0; t < n_threads; ++t) {
             if (w->fibers[t].state == DONE) {
@@ -195,23 +255,83 @@ inline std::string run_block(Worker* w, int n_threads) {
         }
         if (waiting == 0) return "";
         if (done > 0) {
-            char msg[256];
             snprintf(msg, sizeof msg,
                      "barrier divergence in block (%u,%u,%u): thread %d exited while thread "
                      "%d waits at __syncthreads() (barrier round %ld)",
                      block_idx.x, block_idx.y, block_idx.z, first_done, first_waiting, round);
             return msg;
         }
+        const Fiber& first = w->fibers[first_waiting];
+        for (int t = first_waiting + 1; t < n_threads; ++t) {
+            const Fiber& f = w->fibers[t];
+            if (f.barrier_line != first.barrier_line ||
+                strcmp(f.barrier_file, first.barrier_file) != 0) {
+                snprintf(msg, sizeof msg,
+                         "barrier divergence in block (%u,%u,%u): thread %d waits at "
+                         "__syncthreads() at %s:%d, thread %d at %s:%d (barrier round %ld)",
+                         block_idx.x, block_idx.y, block_idx.z, first_waiting,
+                         first.barrier_file, first.barrier_line, t, f.barrier_file,
+                         f.barrier_line, round);
+                return msg;
+            }
+        }
     }
+}
+
+// TOYGAN_EMU_ORDER: forward (default), reverse, shuffle or shuffle:SEED; "" or an error.
+inline std::string parse_order(Order* order, uint64_t* seed) {
+    *order = FORWARD;
+    *seed = 0;
+    const char* env = getenv("TOYGAN_EMU_ORDER");
+    if (env == nullptr || *env == '\0' || strcmp(env, "forward") == 0) return "";
+    if (strcmp(env, "reverse") == 0) {
+        *order = REVERSE;
+        return "";
+    }
+    if (strncmp(env, "shuffle", 7) == 0 && (env[7] == '\0' || env[7] == ':')) {
+        *order = SHUFFLE;
+        if (env[7] == '\0') return "";
+        char* end = nullptr;
+        *seed = strtoull(env + 8, &end, 10);
+        if (env[8] >= '0' && env[8] <= '9' && *end == '\0') return "";
+    }
+    return std::string("TOYGAN_EMU_ORDER=") + env +
+           ": use forward, reverse, shuffle or shuffle:SEED (a non-negative integer)";
+}
+
+// CUDA's launch limits (compute capability 9.0); "" or the cudaErrorInvalidConfiguration.
+inline std::string check_limits(dim3 grid, dim3 block) {
+    const unsigned grid_max[3] = {2147483647u, 65535u, 65535u};
+    const unsigned block_max[3] = {1024u, 1024u, 64u};
+    const unsigned g[3] = {grid.x, grid.y, grid.z}, b[3] = {block.x, block.y, block.z};
+    char msg[160];
+    for (int axis = 0; axis < 3; ++axis) {
+        if (g[axis] < 1 || g[axis] > grid_max[axis]) {
+            snprintf(msg, sizeof msg, "grid dimension %c is %u, outside 1..%u "
+                     "(cudaErrorInvalidConfiguration)", "xyz"[axis], g[axis], grid_max[axis]);
+            return msg;
+        }
+        if (b[axis] < 1 || b[axis] > block_max[axis]) {
+            snprintf(msg, sizeof msg, "block dimension %c is %u, outside 1..%u "
+                     "(cudaErrorInvalidConfiguration)", "xyz"[axis], b[axis], block_max[axis]);
+            return msg;
+        }
+    }
+    if ((long)block.x * block.y * block.z > 1024)
+        return "more than 1024 threads per block (cudaErrorInvalidConfiguration)";
+    return "";
 }
 
 // Launches `entry` (a kernel's trampoline) over the grid; returns "" or the first error.
 inline std::string launch(void (*entry)(void**), dim3 grid, dim3 block, void** args,
                           long* switches) {
+    std::string problem = check_limits(grid, block);
+    Order order;
+    uint64_t seed;
+    if (problem.empty()) problem = parse_order(&order, &seed);
+    if (!problem.empty()) return problem;
     const long n_blocks = (long)grid.x * grid.y * grid.z;
     const int n_threads = (int)(block.x * block.y * block.z);
-    if (n_blocks == 0 || n_threads == 0) return "";
-    if (n_threads > 1024) return "more than 1024 threads per block";
     int n_workers = (int)std::min<unsigned>(4, std::max(1u, std::thread::hardware_concurrency()));
     if (const char* env = getenv("TOYGAN_EMU_THREADS")) n_workers = std::max(1, atoi(env));
     n_workers = (int)std::min<long>(n_workers, n_blocks);
@@ -231,7 +351,8 @@ inline std::string launch(void (*entry)(void**), dim3 grid, dim3 block, void** a
             block_idx.x = (unsigned)(b % grid.x);
             block_idx.y = (unsigned)((b / grid.x) % grid.y);
             block_idx.z = (unsigned)(b / ((long)grid.x * grid.y));
-            std::string err = run_block(&w, n_threads);
+            w.block = b;
+            std::string err = run_block(&w, n_threads, order, seed);
             if (!err.empty()) {
                 errors[id] = err;
                 failed.store(true);
@@ -273,12 +394,45 @@ void trampoline(void** args) {
 #define blockDim (::emu::block_dim)
 #define gridDim (::emu::grid_dim)
 
-inline void __syncthreads() {
+// The default arguments are the caller's file and line: the barrier's call site.
+inline void __syncthreads(const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
     emu::Worker* w = emu::worker;
     emu::Fiber& f = w->fibers[w->current];
     f.state = emu::AT_BARRIER;
+    f.barrier_file = file;
+    f.barrier_line = line;
     emu::to_scheduler(f);
 }
+
+namespace emu {
+
+// Called where a __shared__ variable is declared (launch.py appends the call): the first
+// thread of each block to get there fills it with garbage, NaN for floating types.
+template <typename T>
+void shared_block_start(T& variable) {
+    Worker* w = worker;
+    void* address = static_cast<void*>(&variable);
+    SharedSlot* slot = nullptr;
+    for (SharedSlot& s : w->shared)
+        if (s.address == address) slot = &s;
+    if (slot == nullptr) {
+        w->shared.push_back(SharedSlot{address, sizeof(T), -1});
+        slot = &w->shared.back();
+    }
+    if (slot->block == w->block) return;
+    slot->block = w->block;
+    w->shared_bytes += sizeof(T);
+    using Element = std::remove_all_extents_t<T>;
+    if constexpr (std::is_floating_point_v<Element>) {
+        Element* first = reinterpret_cast<Element*>(address);
+        std::fill(first, first + sizeof(T) / sizeof(Element),
+                  std::numeric_limits<Element>::quiet_NaN());
+    } else {
+        memset(address, 0x5A, sizeof(T));
+    }
+}
+
+}  // namespace emu
 
 inline int atomicAdd(int* address, int value) {
     return __atomic_fetch_add(address, value, __ATOMIC_RELAXED);

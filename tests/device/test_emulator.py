@@ -1,5 +1,6 @@
 """The CPU emulator's execution model (kernels/emu.h): barriers, shared memory, atomics,
-multi-block scheduling, and the errors it reports; plus the nvcc check of every .cu."""
+multi-block scheduling, fiber orders, CUDA's launch limits, and the errors it reports;
+plus the nvcc check of every .cu."""
 
 from __future__ import annotations
 
@@ -9,7 +10,15 @@ import subprocess
 import numpy as np
 import pytest
 
-from toygan.device.launch import KERNEL_DIR, EmuModule, KernelError, kernel_names, sources
+from toygan.device.launch import (
+    KERNEL_DIR,
+    EmuModule,
+    KernelError,
+    _emulated_tree,
+    emulated_source,
+    kernel_names,
+    sources,
+)
 
 PROBES = r"""
 #include "common.cuh"
@@ -49,6 +58,54 @@ extern "C" __global__ void count_threads(int* total, int* per_block) {
     __syncthreads();
     if (threadIdx.x == 0 && threadIdx.y == 0)
         per_block[blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z)] = count;
+}
+
+// Reads shared memory before anything is written there: garbage on a GPU.
+extern "C" __global__ void read_unwritten(real* out, int* out_int) {
+    __shared__ real tile[64];
+    __shared__ int counts[64];
+    const int at = blockIdx.x * blockDim.x + threadIdx.x;
+    out[at] = tile[threadIdx.x];
+    out_int[at] = counts[threadIdx.x];
+}
+
+// Block 0 fills shared memory; the other blocks read it as if it were theirs.
+extern "C" __global__ void first_block_fills(real* out) {
+    __shared__ real tile[64];
+    if (blockIdx.x == 0) tile[threadIdx.x] = (real)7;
+    __syncthreads();
+    out[blockIdx.x * blockDim.x + threadIdx.x] = tile[threadIdx.x];
+}
+
+// A race: thread t reads what thread t - 1 writes, with no barrier between.
+extern "C" __global__ void lower_writes_higher_reads(const real* in, real* out) {
+    __shared__ real tile[256];
+    const int t = threadIdx.x;
+    tile[t] = in[t];
+    out[t] = t > 0 ? tile[t - 1] : in[0];
+}
+
+// The order in which the threads of one block ran (atomic tickets, one barrier round).
+extern "C" __global__ void ticket(int* counter, int* order) {
+    order[blockIdx.x * blockDim.x + threadIdx.x] = atomicAdd(&counter[blockIdx.x], 1);
+}
+
+// Two barriers: the lower half of the block waits at one, the upper half at the other.
+extern "C" __global__ void split_barrier(real* out) {
+    if (threadIdx.x < blockDim.x / 2) {
+        __syncthreads();
+    } else {
+        __syncthreads();
+    }
+    out[threadIdx.x] = (real)1;
+}
+
+// 56 KiB of static shared memory (float64): over CUDA's 48 KiB.
+extern "C" __global__ void too_much_shared(real* out) {
+    __shared__ real big[7168];
+    big[threadIdx.x] = (real)1;
+    __syncthreads();
+    out[threadIdx.x] = big[threadIdx.x];
 }
 
 // The classic bug: out-of-range threads return before a barrier the others wait at.
@@ -114,7 +171,111 @@ def test_bad_launches_are_clear_errors(probes):
     with pytest.raises(TypeError, match="NumPy scalars"):
         probes.launch("early_return", (1, 1, 1), (1, 1, 1), (np.zeros(1), 5))
     with pytest.raises(KernelError, match="1024 threads"):
-        probes.launch("early_return", (1, 1, 1), (2048, 1, 1), (np.zeros(1), np.int32(1)))
+        probes.launch("early_return", (1, 1, 1), (32, 32, 2), (np.zeros(1), np.int32(1)))
+
+
+@pytest.mark.parametrize(("grid", "block", "message"), [
+    ((0, 1, 1), (1, 1, 1), "grid dimension x is 0, outside 1..2147483647"),
+    ((1, 65536, 1), (1, 1, 1), "grid dimension y is 65536, outside 1..65535"),
+    ((1, 1, 65536), (1, 1, 1), "grid dimension z is 65536, outside 1..65535"),
+    ((1, 1, 1), (2048, 1, 1), "block dimension x is 2048, outside 1..1024"),
+    ((1, 1, 1), (1, 0, 1), "block dimension y is 0"),
+    ((1, 1, 1), (1, 1, 65), "block dimension z is 65, outside 1..64"),
+])
+def test_cuda_launch_limits_are_errors(probes, grid, block, message):
+    with pytest.raises(KernelError, match=f"{message}.*cudaErrorInvalidConfiguration"):
+        probes.launch("early_return", grid, block, (np.zeros(1), np.int32(1)))
+
+
+def test_shared_memory_starts_as_garbage_in_every_block(probes, monkeypatch):
+    monkeypatch.setenv("TOYGAN_EMU_THREADS", "1")  # the blocks run on one worker, in turn
+    out, out_int = np.zeros(128), np.zeros(128, np.int32)
+    probes.launch("read_unwritten", (2, 1, 1), (64, 1, 1), (out, out_int))
+    assert np.isnan(out).all()
+    assert (out_int == 0x5A5A5A5A).all()
+    # What block 0 left in its shared memory is gone when block 1 starts on the worker.
+    out = np.zeros(3 * 64)
+    probes.launch("first_block_fills", (3, 1, 1), (64, 1, 1), (out,))
+    assert (out[:64] == 7).all() and np.isnan(out[64:]).all()
+
+
+def test_a_race_the_thread_order_hides_shows_in_reverse_and_shuffled(probes, monkeypatch):
+    x = np.arange(1.0, 257.0)
+    want = np.concatenate([x[:1], x[:-1]])
+    results = {}
+    for order in ("forward", "reverse", "shuffle:3"):
+        monkeypatch.setenv("TOYGAN_EMU_ORDER", order)
+        out = np.zeros(256)
+        probes.launch("lower_writes_higher_reads", (1, 1, 1), (256, 1, 1), (x, out))
+        results[order] = out
+    assert np.array_equal(results["forward"], want)  # the race passes in thread order...
+    assert np.isnan(results["reverse"][1:]).all()  # ...and reads garbage in reverse
+    shuffled = results["shuffle:3"]
+    assert 0 < np.isnan(shuffled).sum() < 255  # some readers ran before their writer
+    assert np.array_equal(shuffled[~np.isnan(shuffled)], want[~np.isnan(shuffled)])
+
+
+def run_order(probes, monkeypatch, order: str | None, blocks: int = 2) -> np.ndarray:
+    if order is None:
+        monkeypatch.delenv("TOYGAN_EMU_ORDER", raising=False)
+    else:
+        monkeypatch.setenv("TOYGAN_EMU_ORDER", order)
+    counter, tickets = np.zeros(blocks, np.int32), np.full(blocks * 64, -1, np.int32)
+    probes.launch("ticket", (blocks, 1, 1), (64, 1, 1), (counter, tickets))
+    return tickets.reshape(blocks, 64)
+
+
+def test_fiber_orders_are_the_ones_named_and_shuffles_are_seeded(probes, monkeypatch):
+    threads = np.arange(64)
+    assert (run_order(probes, monkeypatch, None) == threads).all()
+    assert (run_order(probes, monkeypatch, "forward") == threads).all()
+    assert (run_order(probes, monkeypatch, "reverse") == threads[::-1]).all()
+    first = run_order(probes, monkeypatch, "shuffle:1")
+    for block in first:
+        assert sorted(block) == list(threads) and not (block == threads).all()
+    assert not (first[0] == first[1]).all()  # a permutation per block
+    assert (run_order(probes, monkeypatch, "shuffle:1") == first).all()  # seeded
+    assert not (run_order(probes, monkeypatch, "shuffle:2") == first).all()
+    assert (run_order(probes, monkeypatch, "shuffle") == run_order(probes, monkeypatch,
+                                                                  "shuffle:0")).all()
+
+
+@pytest.mark.parametrize("order", ["backwards", "shuffle:", "shuffle:-1", "shuffle:x",
+                                   "reverse:1"])
+def test_an_unknown_fiber_order_is_an_error(probes, monkeypatch, order):
+    monkeypatch.setenv("TOYGAN_EMU_ORDER", order)
+    with pytest.raises(KernelError, match=f"TOYGAN_EMU_ORDER={order}: use forward, reverse"):
+        run_order(probes, monkeypatch, order)
+
+
+def test_barriers_at_different_call_sites_are_an_error(probes):
+    with pytest.raises(KernelError, match=r"thread 0 waits at __syncthreads\(\) at "
+                       r"\S*probes.cu:(\d+), thread 32 at \S*probes.cu:(?!\1)\d+"):
+        probes.launch("split_barrier", (1, 1, 1), (64, 1, 1), (np.zeros(64),))
+    probes.launch("split_barrier", (1, 1, 1), (1, 1, 1), (np.zeros(1),))  # one half: fine
+
+
+def test_more_than_48_kib_of_shared_memory_is_an_error(probes):
+    with pytest.raises(KernelError, match="57344 bytes of __shared__ memory, more than "
+                       "CUDA's static limit of 49152"):
+        probes.launch("too_much_shared", (1, 1, 1), (32, 1, 1), (np.zeros(32),))
+
+
+def test_shared_declarations_are_instrumented_on_their_line():
+    text = ("// __shared__ in a comment; stays\n"
+            "__global__ void k() {\n"
+            "    __shared__ unsigned int hist[4][N + 1];\n"
+            "    __shared__ real x;  /* __shared__ y; */\n"
+            "}\n")
+    lines = emulated_source(text).splitlines()
+    assert lines[0] == "// __shared__ in a comment; stays"
+    assert lines[2].endswith("[N + 1]; ::emu::shared_block_start(hist);")
+    assert lines[3] == "    __shared__ real x; ::emu::shared_block_start(x);  /* __shared__ y; */"
+    with pytest.raises(KernelError, match=r"k.cu:2: the emulator reads __shared__ "
+                       "declarations of one line"):
+        emulated_source("void f() {\n  __shared__ real\n    tile[4];\n}\n", "k.cu")
+    with pytest.raises(KernelError, match="dynamic shared memory is not emulated"):
+        emulated_source("extern __shared__ real pool[];\n", "k.cu")
 
 
 def test_library_is_cached_by_source_hash(tmp_path):
@@ -146,9 +307,11 @@ def test_nvcc_compiles_without_warnings(path, double):
 
 @pytest.mark.parametrize("double", [False, True], ids=["float32", "float64"])
 def test_emulator_build_has_no_warnings(tmp_path, double):
+    for name, text in _emulated_tree(KERNEL_DIR).items():  # the sources as instrumented
+        (tmp_path / name).write_text(text)
     unit = tmp_path / "unit.cpp"
     unit.write_text(EmuModule("float64")._translation_unit())
-    flags = ["-std=c++17", "-fsyntax-only", "-Wall", "-Wextra", f"-I{KERNEL_DIR}"]
+    flags = ["-std=c++17", "-fsyntax-only", "-Wall", "-Wextra", f"-I{tmp_path}"]
     result = subprocess.run(["g++", *flags, *(["-DTOYGAN_DOUBLE"] if double else []),
                              str(unit)], capture_output=True, text=True)
     assert result.returncode == 0 and "warning" not in result.stderr, result.stderr

@@ -16,6 +16,9 @@ from tests.kernel_check import DTYPES, TOLERANCES, Backend, Output, assert_close
 from toygan.device import reference
 from toygan.device.geometry import ACTIVATION_CODES, LOSS_CODES, MAX_MODES
 
+# Every test in each fiber order of tests/device/conftest.py.
+pytestmark = pytest.mark.usefixtures("fiber_order")
+
 KINDS = [pytest.param(k, marks=pytest.mark.gpu) if k == "cuda" else k for k in backend_kinds()]
 ROWS = st.sampled_from([1, 2, 7, 16, 17, 127, 128, 129, 513])
 WIDTHS = st.sampled_from([1, 2, 3, 7, 16, 17, 33, 128, 129])

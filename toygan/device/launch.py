@@ -40,6 +40,9 @@ def _kernel_dir() -> Path:
 KERNEL_DIR = _kernel_dir()
 _KERNEL_RE = re.compile(r'extern\s+"C"\s+__global__\s+void\s+(\w+)\s*\(')
 EMU_FLAGS = ("-O2", "-std=c++17", "-shared", "-fPIC", "-pthread", "-Wall", "-Wextra")
+# A __shared__ declaration on one line: its type, then its name, array bounds and `;`.
+_SHARED_RE = re.compile(r"__shared__[^;{}()\n]*?\b(\w+)\s*(?:\[[^;\]\n]*\]\s*)*;")
+_COMMENT_RE = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
 
 
 class KernelError(RuntimeError):
@@ -104,6 +107,36 @@ def _scalar_to_c(value) -> ctypes._SimpleCData:
     )
 
 
+def emulated_source(text: str, name: str = "<source>") -> str:
+    """A kernel source as the emulator compiles it: `::emu::shared_block_start(NAME);` after
+    every __shared__ declaration, on its line (line numbers stay), so each block starts with
+    garbage in shared memory (kernels/emu.h). A declaration this cannot read is an error."""
+    code = _COMMENT_RE.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), text)
+    found = [m for m in _SHARED_RE.finditer(code)
+             if not re.search(r"\bextern\s*$", code[:m.start()])]
+    if code.count("__shared__") != len(found):
+        rows = code.splitlines()
+        line = next(i for i, row in enumerate(rows, 1) if "__shared__" in row and (
+            not _SHARED_RE.search(row) or re.search(r"\bextern\s+__shared__", row)))
+        raise KernelError(f"{name}:{line}: the emulator reads __shared__ declarations of one "
+                          "line, `__shared__ TYPE NAME[N]...;` (dynamic shared memory is not "
+                          "emulated)")
+    for m in reversed(found):  # comments blanked in `code`, so its offsets are text's
+        text = f"{text[:m.end()]} ::emu::shared_block_start({m.group(1)});{text[m.end():]}"
+    return text
+
+
+def _emulated_tree(directory: Path) -> dict[str, str]:
+    """Every source and header of `directory` as the emulator compiles it."""
+    tree = {}
+    for path in sorted(Path(directory).glob("*")):
+        if path.suffix in (".cu", ".cuh"):
+            tree[path.name] = emulated_source(path.read_text(), path.name)
+        elif path.suffix == ".h":
+            tree[path.name] = path.read_text()
+    return tree
+
+
 class EmuModule:
     """The kernels compiled for the CPU with kernels/emu.h; arrays are NumPy arrays.
 
@@ -140,10 +173,16 @@ class EmuModule:
 
     def _build(self) -> Path:
         compiler = os.environ.get("CXX", "g++")
-        flags = (*EMU_FLAGS, *_float_flags(self.dtype), f"-I{self.directory}", f"-I{KERNEL_DIR}")
         unit = self._translation_unit()
-        digest = hashlib.sha256(sources_digest(KERNEL_DIR, self.directory).encode())
-        digest.update(unit.encode() + " ".join((compiler, *flags)).encode())
+        # The emulated copies of kernels/ and of `directory` (which may be kernels/ itself),
+        # searched in the order -I would: the cache key is their text, not their paths.
+        trees = {"own": _emulated_tree(self.directory), "kernels": _emulated_tree(KERNEL_DIR)}
+        digest = hashlib.sha256(" ".join((compiler, *EMU_FLAGS,
+                                          *_float_flags(self.dtype))).encode())
+        for tree in trees.values():
+            for name, text in tree.items():
+                digest.update(name.encode() + b"\0" + text.encode() + b"\0")
+        digest.update(unit.encode())
         target = cache_dir() / f"emu-{digest.hexdigest()[:20]}-{self.dtype.name}.so"
         if target.is_file():
             return target
@@ -151,6 +190,14 @@ class EmuModule:
             raise KernelError(f"the emulator needs a C++ compiler; {compiler!r} is not on PATH")
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+            flags = [*EMU_FLAGS, *_float_flags(self.dtype)]
+            for label, original in (("own", self.directory), ("kernels", KERNEL_DIR)):
+                folder = Path(tmp) / label
+                folder.mkdir()
+                for name, text in trees[label].items():
+                    (folder / name).write_text(text)
+                # Messages and barrier call sites name the original files.
+                flags += [f"-I{folder}", f"-ffile-prefix-map={folder}={original}"]
             source = Path(tmp) / "emu_module.cpp"
             source.write_text(unit)
             built = Path(tmp) / target.name
