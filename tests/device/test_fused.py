@@ -31,9 +31,6 @@ from toygan.device.geometry import (
 )
 from toygan.gan.device_gan import DeviceGAN
 
-# Every test in each fiber order of tests/device/conftest.py.
-pytestmark = pytest.mark.usefixtures("fiber_order")
-
 KINDS = [pytest.param(k, marks=pytest.mark.gpu) if k == "cuda" else k for k in backend_kinds()]
 ACTS = st.sampled_from(["relu", "leaky_relu", "tanh", "sigmoid"])
 WIDTHS = st.sampled_from([1, 2, 3, 17, 33, 128, 129])
