@@ -16,7 +16,9 @@ skipped, one that overruns its cap is stopped and reported as such, with its log
   run-fused      the default `python -m toygan.run mixture8 --backend cuda` (fused kernels)
   run-per-op     the same with --kernels per-op
   bench          every GPU contestant at batches 64, 512 and 4096 (python -m toygan.bench)
+                 but torch.compile's
   population     1024 members of mixture8 in lockstep on cuda (2000 steps)
+  bench-compile  torch.compile's contestant (its compiles take tens of seconds)
   initcheck, synccheck
                  the same sanitizer runs, with what the budget leaves
 
@@ -24,8 +26,9 @@ Whatever the machine cannot do is skipped with the reason (no GPU, no compute-sa
 gVisor). Writes OUT/device_check.json (the machine: nvidia-smi, kernel and runtime, package
 versions; every step: command, status, seconds, return code, summary line, reason) and
 OUT/device_check.md, a log per step under OUT/logs/, the bench's JSON and Markdown under
-OUT/bench/, and each run's summary, metrics and figures under OUT/runs/ (checkpoints stay
-in the scratch folder). Exit status: 0 when no step failed or overran its cap.
+OUT/bench/ and OUT/bench-compile/, and each run's summary, metrics and figures under
+OUT/runs/ (checkpoints stay in the scratch folder). Exit status: 0 when no step failed or
+overran its cap.
 
 --smoke shrinks every size (a few steps, tiny batches) and --standin runs the steps through
 the strict CuPy stand-in (tests/standin/cupy) on the emulator: together they let CI check
@@ -52,8 +55,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SANITIZER_TOOLS = ("memcheck", "racecheck", "initcheck", "synccheck")
 GPU_CONTESTANTS = ("toygan-cuda-fused,toygan-cuda-graph,toygan-cuda-per-op,"
-                   "toygan-cuda-population,cupy-cublas,torch-cuda-eager,torch-cuda-graphs,"
-                   "torch-cuda-compile")
+                   "toygan-cuda-population,cupy-cublas,torch-cuda-eager,torch-cuda-graphs")
+# torch.compile spends tens of seconds compiling per batch size: a step of its own, later,
+# so that it cannot cost the other contestants their numbers.
+COMPILED_CONTESTANT = "torch-cuda-compile"
 # The kernel and fused tests under the sanitizer: a few examples each, in thread order only
 # (the fiber order is the emulator's; on a GPU the hardware picks).
 SANITIZED_TESTS = ("tests/device/test_kernels.py", "tests/device/test_fused.py")
@@ -139,11 +144,15 @@ def plan(out: Path, work: Path, smoke: bool) -> list[Step]:
              [py, "-m", "toygan.run", "mixture8", "--backend", "cuda", "--kernels", "per-op",
               *small, *run_common, "--out", str(work / "run-per-op")], 50, ("gpu",),
              {"MPLBACKEND": "Agg"}, "run-per-op"),
-        Step("bench", "every GPU contestant at batches 64, 512, 4096",
-             [py, "-m", "toygan.bench", "--contestants", GPU_CONTESTANTS, "--batches",
-              "8" if smoke else "64,512,4096", "--repeats", "1" if smoke else "3",
-              *(["--warmup", "1", "--iterations", "2"] if smoke else []),
-              "--out", str(out / "bench")], 80, ("gpu",)),
+        *[Step(name, what, [py, "-m", "toygan.bench", "--contestants", contestants,
+                            "--batches", "8" if smoke else "64,512,4096",
+                            "--repeats", "1" if smoke else "3",
+                            *(["--warmup", "1", "--iterations", "2"] if smoke else []),
+                            "--out", str(out / name)], cap, ("gpu",))
+          for name, what, contestants, cap in (
+              ("bench", "the GPU contestants at batches 64, 512, 4096", GPU_CONTESTANTS, 80),
+              ("bench-compile", "torch.compile's contestant at the same batches",
+               COMPILED_CONTESTANT, 60))],
         Step("population", "1024 members of mixture8 in lockstep on cuda",
              [py, "-m", "toygan.run", "mixture8", "--backend", "cuda", "--population",
               "4" if smoke else "1024",
@@ -167,7 +176,9 @@ def plan(out: Path, work: Path, smoke: bool) -> list[Step]:
             {**tests_env, "HYPOTHESIS_PROFILE": "device"}))
     # Most telling first: the tests, memory errors and races, the runs, the timings; what
     # the budget leaves over goes to initcheck and synccheck.
-    return [steps[0], *sanitized[:2], *steps[1:], *sanitized[2:]]
+    gpu_tests, run_fused, run_per_op, bench, bench_compile, population = steps
+    return [gpu_tests, *sanitized[:2], run_fused, run_per_op, bench, population, bench_compile,
+            *sanitized[2:]]
 
 
 def skip_reason(step: Step, facts: dict) -> str:
@@ -335,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
               f"compute-sanitizer: {sanitizer or 'absent'}; budget {args.budget:.0f} s")
         for step in steps:
             why = skip_reason(step, facts)
-            print(f"{step.name:12s} cap {step.cap_s:4.0f} s  "
+            print(f"{step.name:13s} cap {step.cap_s:4.0f} s  "
                   f"{'SKIP: ' + why if why else ' '.join(step.command)}")
         return 0
 
@@ -362,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
                 if outcome.status == "pass":
                     outcome.summary = run_summary(work / step.run_dir)
         last = outcomes[-1]
-        print(f"{last.name:12s} {last.status:8s} {last.seconds:6.1f} s  "
+        print(f"{last.name:13s} {last.status:8s} {last.seconds:6.1f} s  "
               f"{last.reason or last.summary}", flush=True)
     shutil.rmtree(work, ignore_errors=True)
     header = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
