@@ -33,4 +33,8 @@ def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tup
     p_hat, z2 = successes / n, z * z
     centre = (p_hat + z2 / (2 * n)) / (1 + z2 / n)
     half = z / (1 + z2 / n) * math.sqrt(p_hat * (1 - p_hat) / n + z2 / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # At 0 or n successes the bound on that side is exactly 0 or 1 (centre - half cancels
+    # to within rounding: 1 - 1e-16 would leave p_hat = 1 outside its own interval).
+    lo = 0.0 if successes == 0 else max(0.0, centre - half)
+    hi = 1.0 if successes == n else min(1.0, centre + half)
+    return lo, hi
