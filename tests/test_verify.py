@@ -37,6 +37,32 @@ def test_a_failing_claim_makes_the_exit_code_non_zero(tmp_path, monkeypatch):
     assert main(["--out", str(tmp_path)]) == 1
 
 
+def test_quick_leaves_the_full_only_claims_out_and_says_so(tmp_path, monkeypatch, capsys):
+    from toygan import verify
+    from toygan.claims import Claim, ClaimResult
+
+    ran = []
+
+    def check(name):
+        def measure(quick, out_dir):
+            ran.append((name, quick))
+            return ClaimResult(name, "-", "-", 0.0, "<= 1", True)
+        return measure
+
+    monkeypatch.setattr(verify, "all_claims", lambda: [
+        Claim("short", "-", "-", check("short")),
+        Claim("hours", "-", "-", check("hours"), full_only=True)])
+    assert main(["--quick", "--out", str(tmp_path)]) == 0
+    assert ran == [("short", True)]
+    assert json.loads((tmp_path / "report.json").read_text())["not_run"] == ["hours"]
+    assert "Not run in --quick (full verify only): hours." in \
+        (tmp_path / "report.md").read_text()
+    assert "not run in --quick (full verify only): hours" in capsys.readouterr().out
+    ran.clear()
+    assert main(["--out", str(tmp_path)]) == 0
+    assert ran == [("short", False), ("hours", False)]
+
+
 def test_docs_list_every_verified_claim():
     section = VERIFIED_DOC.read_text().split("## What is verified", 1)[1].split("\n## ", 1)[0]
     listed = set(re.findall(r"^\| `([a-z0-9_]+)` \|", section, flags=re.M))

@@ -31,3 +31,5 @@ class Claim:
     source: str
     statement: str
     check: Callable[[bool, Path | None], ClaimResult]
+    # Too long for --quick (hours of training): `verify --quick` lists it as not run.
+    full_only: bool = False
