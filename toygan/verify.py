@@ -159,7 +159,7 @@ def _verify(args: argparse.Namespace, claims: list[Claim]) -> int:
               f"{len(results) - len(failed)} of {len(results)} claims hold; "
               f"{time.perf_counter() - t0:.1f} s.", "", table, "", "## Details", ""]
     if not_run:
-        report[3:3] = [f"Not run in --quick (full verify only): {', '.join(not_run)}.", ""]
+        report[3:3] = ["", f"Not run in --quick (full verify only): {', '.join(not_run)}."]
     for r, seconds in timed:
         report.append(f"- `{r.name}` ({seconds:.1f} s): {r.details}")
         report.extend(f"  ![{r.name}]({fig})" for fig in r.figures)
