@@ -63,6 +63,23 @@ def test_quick_leaves_the_full_only_claims_out_and_says_so(tmp_path, monkeypatch
     assert ran == [("short", False), ("hours", False)]
 
 
+def test_a_claim_stopped_by_sigterm_exits_143_without_a_report(tmp_path, monkeypatch,
+                                                               capsys):
+    import signal
+
+    from toygan import verify
+    from toygan.claims import Claim
+    from toygan.interrupts import Interrupted
+
+    def stopped(quick, out_dir):
+        raise Interrupted(signal.SIGTERM, saved_step=10)
+
+    monkeypatch.setattr(verify, "all_claims", lambda: [Claim("long", "-", "-", stopped)])
+    assert main(["--out", str(tmp_path / "r")]) == 143
+    assert "interrupted; no report written" in capsys.readouterr().err
+    assert not (tmp_path / "r" / "report.md").exists()
+
+
 def test_docs_list_every_verified_claim():
     section = VERIFIED_DOC.read_text().split("## What is verified", 1)[1].split("\n## ", 1)[0]
     listed = set(re.findall(r"^\| `([a-z0-9_]+)` \|", section, flags=re.M))

@@ -3,7 +3,8 @@
 Prints a table (claim, source, measured figure, tolerance, pass/fail), and writes
 report.md, report.json and the claims' figures to DIR (default `verify-report/`). Exit code
 1 if any claim fails, 2 on bad usage (one line on stderr, nothing written), 130 when
-interrupted.
+interrupted (143 on SIGTERM; a population claim saves its checkpoint first and the next
+verify into DIR resumes it).
 """
 
 from __future__ import annotations
@@ -127,9 +128,11 @@ def main(argv: list[str] | None = None) -> int:
                     "--only)")
     except OSError as err:
         return fail("verify", os_error_text(err))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
+        # A population claim's trainer stops on SIGINT or SIGTERM after saving its
+        # checkpoint (the next verify resumes it): 130 or 143, as the training commands.
         print("\ntoygan.verify: interrupted; no report written", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return getattr(err, "exit_code", EXIT_INTERRUPTED)
     finally:
         remove_empty_dirs(created)  # only where nothing was written
 
